@@ -1,0 +1,87 @@
+"""Tracked tasks (任务): one dated obligation of one unit, and their states."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Column, Field, SQLModel
+
+from rollout.models.types import AwareDateTime, enum_column
+
+
+class TaskState(StrEnum):
+    """States of the task state machine (``rollout.workflow``). Labels: ``TASK_STATE_LABELS``."""
+
+    pending = "pending"
+    in_progress = "in_progress"
+    submitted = "submitted"
+    returned = "returned"
+    accepted = "accepted"
+    waived = "waived"
+    cancelled = "cancelled"
+
+
+TASK_STATE_LABELS: dict[TaskState, str] = {
+    TaskState.pending: "未开始",
+    TaskState.in_progress: "进行中",
+    TaskState.submitted: "已提交",
+    TaskState.returned: "反馈改正",
+    TaskState.accepted: "已完成",
+    TaskState.waived: "已豁免",
+    TaskState.cancelled: "已取消",
+}
+
+#: States in which the unit still owes work (reminders and escalations apply).
+OPEN_STATES = frozenset({TaskState.pending, TaskState.in_progress, TaskState.returned})
+#: States that end the task.
+DONE_STATES = frozenset({TaskState.accepted, TaskState.waived})
+#: States in which a required task counts as delivered (plan ``requires``).
+DELIVERED_STATES = frozenset({TaskState.submitted, TaskState.accepted, TaskState.waived})
+
+
+def _aware(**kw) -> Column:
+    return Column(AwareDateTime(), **kw)
+
+
+class TrackedTask(SQLModel, table=True):
+    """One unit's obligation under one milestone.
+
+    ``key``: unique within the plan, ``<milestone>:<unit>[:<domain>]``.
+    ``org_code``: the owner (a county × domain task belongs to the county's counterpart
+    department for ``domain_key``). ``unit_code``: the fan-out unit (the county a city's
+    ``city_review`` is about; equals ``org_code`` for self-owned tasks; None for per-domain and
+    single tasks). ``due_on``: local due day in force; ``original_due_on``: as the plan set it
+    (assessment counts from the day in force, the original is kept). ``due_at``: end of
+    ``due_on`` in Asia/Shanghai. ``next_action_at``: next reminder/escalation, None when nothing is
+    scheduled. ``version``: bumped by every change (optimistic concurrency).
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("plan_id", "key"),
+        sa.Index("ix_trackedtask_org_milestone_state", "org_code", "milestone_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    plan_id: int = Field(foreign_key="plan.id", index=True)
+    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    key: str = Field(max_length=120)
+    org_code: str = Field(foreign_key="organization.code")
+    unit_code: str | None = Field(default=None, foreign_key="organization.code", index=True)
+    domain_key: str | None = Field(default=None, foreign_key="domain.key", index=True)
+    state: TaskState = Field(
+        default=TaskState.pending, sa_type=enum_column(TaskState), index=True
+    )
+    due_on: date
+    original_due_on: date
+    due_at: datetime = Field(sa_column=_aware(nullable=False))
+    opened_at: datetime = Field(sa_column=_aware(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=_aware())
+    submitted_at: datetime | None = Field(default=None, sa_column=_aware())
+    completed_at: datetime | None = Field(default=None, sa_column=_aware())
+    next_action_at: datetime | None = Field(default=None, sa_column=_aware(index=True))
+    last_step_key: str | None = Field(default=None, max_length=40)
+    schedule_note: str | None = Field(default=None, max_length=200)
+    times_returned: int = 0
+    version: int = 1
