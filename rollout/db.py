@@ -101,11 +101,11 @@ def alembic_config(url: str | None = None):
 
 
 def migrate(engine: sa.Engine) -> None:
-    """Bring the database schema to the newest migration (``alembic upgrade head``)."""
+    """Bring the database schema to the newest migrations (``alembic upgrade heads``)."""
     from alembic import command
 
     cfg = alembic_config()
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
         conn.commit()

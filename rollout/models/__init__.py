@@ -1,12 +1,23 @@
 """SQLModel tables, one module per entity family; importing this package registers them all."""
 
 from rollout.models.audit import AuditEvent
+from rollout.models.contact import Contact, WebhookKind
 from rollout.models.organization import (
     ORG_KIND_LABELS,
     Domain,
     Organization,
     OrgKind,
     ParentPeriod,
+)
+from rollout.models.outbox import (
+    OUTBOX_STATUS_LABELS,
+    Channel,
+    Digest,
+    DigestStatus,
+    JobLease,
+    NoticeCounter,
+    OutboxMessage,
+    OutboxStatus,
 )
 from rollout.models.plan import Milestone, Plan
 from rollout.models.task import (
@@ -19,6 +30,16 @@ from rollout.models.task import (
 )
 
 __all__ = [
+    "Channel",
+    "Contact",
+    "Digest",
+    "DigestStatus",
+    "JobLease",
+    "NoticeCounter",
+    "OUTBOX_STATUS_LABELS",
+    "OutboxMessage",
+    "OutboxStatus",
+    "WebhookKind",
     "AuditEvent",
     "DELIVERED_STATES",
     "DONE_STATES",
