@@ -49,13 +49,18 @@ def init(
                 session, plan, now=now_local(), calendar=working_calendar(),
                 progress=lambda n: bar.advance(job, n),
             )
-    table = Table(title=f"计划 {report.plan_key}：新建 {report.created}，调整截止日 {report.moved}")
+    table = Table()
     table.add_column("进度节点")
     table.add_column("任务数", justify="right")
     for key, n in report.tasks.items():
         table.add_row(key, str(n))
     table.add_row("合计", str(report.total))
     out.print(table)
+    out.print(
+        f"计划 {report.plan_key}：任务共 {report.total}，新建 {report.created}，"
+        f"调整截止日 {report.moved}",
+        soft_wrap=True,
+    )
 
 
 @app.command()
