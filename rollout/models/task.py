@@ -55,7 +55,10 @@ class TrackedTask(SQLModel, table=True):
     single tasks). ``due_on``: local due day in force; ``original_due_on``: as the plan set it
     (assessment counts from the day in force, the original is kept). ``due_at``: end of
     ``due_on`` in Asia/Shanghai. ``next_action_at``: next reminder/escalation, None when nothing is
-    scheduled. ``version``: bumped by every change (optimistic concurrency).
+    scheduled. ``last_step_key`` / ``last_step_at``: the latest step the sweep processed (sent or
+    skipped) and its scheduled time, None before the first one (``rollout.sweep``).
+    ``version``: bumped by every change of a user transition (optimistic concurrency); the
+    sweep's schedule-only changes do not bump it.
     """
 
     __table_args__ = (
@@ -82,6 +85,7 @@ class TrackedTask(SQLModel, table=True):
     completed_at: datetime | None = Field(default=None, sa_column=_aware())
     next_action_at: datetime | None = Field(default=None, sa_column=_aware(index=True))
     last_step_key: str | None = Field(default=None, max_length=40)
+    last_step_at: datetime | None = Field(default=None, sa_column=_aware())
     schedule_note: str | None = Field(default=None, max_length=200)
     times_returned: int = 0
     version: int = 1

@@ -1,0 +1,93 @@
+"""Recipients along the escalation chain (DESIGN.md), with per-domain and general contacts.
+
+Registry facts used (rollout/plans/data/jilin-registry.yaml): 公主岭市 220184 was under 四平市
+220300 until 2020-06-15 and is under 长春市 220100 since; fiscal_budget (财政预决算) belongs to
+the finance department 220000.dept.finance; the office is 220000.office; bundled addresses are
+gk-<code>@example.org.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import Session, select
+
+from rollout import db
+from rollout.models import Channel, Contact, TrackedTask
+from rollout.models.contact import WebhookKind
+from rollout.notifications.recipients import RecipientResolver
+
+DAY = date(2020, 6, 16)
+
+
+def _task(s: Session, key: str) -> TrackedTask:
+    return s.exec(select(TrackedTask).where(TrackedTask.key == key)).one()
+
+
+def _one(resolver, task, levels_up, on=DAY):
+    rows = resolver.resolve(task, levels_up, on)
+    assert len(rows) == 1 and rows[0].channel == Channel.email
+    return rows[0].org_code, rows[0].domain_key, rows[0].address
+
+
+def test_county_domain_chain_without_contacts(jilin):
+    with Session(jilin) as s:
+        r = RecipientResolver(s)
+        t = _task(s, "catalog:220184:fiscal_budget")
+        assert _one(r, t, 0) == ("220184", "fiscal_budget", "gk-220184@example.org")
+        assert r.resolve(t, 0, DAY)[0].name == "公主岭市（财政预决算）"
+        assert _one(r, t, 1) == ("220184", None, "gk-220184@example.org")
+        assert _one(r, t, 2) == ("220100", None, "gk-220100@example.org")
+        assert _one(r, t, 2, date(2020, 6, 14)) == ("220300", None, "gk-220300@example.org")
+        assert _one(r, t, 3) == ("220000.office", None, "gk-office@example.org")
+        assert _one(r, t, 7) == ("220000.office", None, "gk-office@example.org")
+
+
+def test_city_and_department_chains(jilin):
+    with Session(jilin) as s:
+        r = RecipientResolver(s)
+        city = _task(s, "city_filing:220100")
+        assert [_one(r, city, k)[0] for k in range(3)] == ["220100", "220000.office", "220000.office"]
+        dept = _task(s, "work_plan:fiscal_budget")
+        assert [_one(r, dept, k)[0] for k in range(2)] == ["220000.dept.finance", "220000.office"]
+        review = _task(s, "city_review:220102")  # owned by the county's city
+        assert [_one(r, review, k)[0] for k in range(2)] == ["220100", "220000.office"]
+
+
+def test_domain_contact_then_general_contact_then_org_email(jilin):
+    with db.unit_of_work(jilin) as s:
+        s.add(Contact(org_code="220102", domain_key="fiscal_budget", name="张三",
+                      email="cz@nanguan.example.org", webhook_url="https://hook.example.org/cz",
+                      webhook_kind=WebhookKind.wecom))
+        s.add(Contact(org_code="220102", name="办公室", email="bgs@nanguan.example.org"))
+        s.add(Contact(org_code="220102", domain_key="work_safety", name="停用", active=False,
+                      email="old@nanguan.example.org"))
+    with Session(jilin) as s:
+        r = RecipientResolver(s)
+        fiscal = _task(s, "catalog:220102:fiscal_budget")
+        rows = r.resolve(fiscal, 0, DAY)
+        assert [(x.channel, x.address) for x in rows] == [
+            (Channel.email, "cz@nanguan.example.org"),
+            (Channel.webhook, "https://hook.example.org/cz"),
+        ]
+        assert rows[1].webhook_kind == WebhookKind.wecom
+        # the county government (level 1) is the general contact, not the domain's
+        assert _one(r, fiscal, 1)[2] == "bgs@nanguan.example.org"
+        # another domain (and an inactive domain contact) falls back to the general contact
+        safety = _task(s, "catalog:220102:work_safety")
+        assert _one(r, safety, 0)[2] == "bgs@nanguan.example.org"
+        # a county without contacts: the organization's own address
+        assert _one(r, _task(s, "catalog:220103:work_safety"), 0)[2] == "gk-220103@example.org"
+
+
+@pytest.mark.parametrize("levels_up", [0, 1])
+def test_contacts_are_read_when_the_resolver_is_made(jilin, levels_up):
+    with Session(jilin) as s:
+        before = RecipientResolver(s)
+        t = _task(s, "catalog:220102:fiscal_budget")
+    with db.unit_of_work(jilin) as s:
+        s.add(Contact(org_code="220102", name="新联络员", email="new@nanguan.example.org"))
+    with Session(jilin) as s:
+        assert _one(before, t, levels_up)[2] == "gk-220102@example.org"
+        assert _one(RecipientResolver(s), t, levels_up)[2] == "new@nanguan.example.org"

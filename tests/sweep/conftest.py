@@ -1,0 +1,34 @@
+"""Fixtures of the sweep tests: Prefect's test harness (a temporary local API and database for
+the whole session) and a helper that sweeps every batch, one unit of work each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from rollout import db
+from rollout.calendar import WorkingCalendar
+from rollout.sweep import SweepReport, sweep
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Real Prefect flow runs against a throwaway Prefect database."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness():
+        yield
+
+
+def sweep_all(
+    engine: sa.Engine, now: datetime, calendar: WorkingCalendar, batch_size: int = 1000
+) -> SweepReport:
+    """Every batch of a sweep at ``now``, each committed in its own unit of work."""
+    total = SweepReport(done=False)
+    while not total.done:
+        with db.unit_of_work(engine) as session:
+            total.add(sweep(session, now, calendar, batch_size=batch_size, after_id=total.last_id))
+    return total

@@ -1,0 +1,154 @@
+"""Concurrency of the sweep: two sweeps at once, the lost update, SQLite's write lock.
+
+Real concurrency: separate connections in separate threads against the real databases. The
+interleavings that matter are forced with barriers/events, not with sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from rollout import db
+from rollout.calendar import TZ
+from rollout.models import OutboxMessage, TaskState, TrackedTask
+from rollout.plans.fanout import instantiate_plan
+from rollout.plans.schema import BUNDLED_PLAN
+from rollout.sweep import SweepReport, select_due, sweep_tasks
+from rollout.workflow import Action, Actor, Role, transition
+from tests.conftest import LOADED_AT
+from tests.sweep.conftest import sweep_all
+
+JUNE_16 = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
+SUBMIT_AT = datetime(2020, 6, 16, 9, 0, 1, tzinfo=TZ)
+
+
+def _load(url: str, calendar) -> sa.Engine:
+    engine = db.get_engine(url)
+    with db.unit_of_work(engine) as s:
+        instantiate_plan(s, BUNDLED_PLAN, now=LOADED_AT, calendar=calendar)
+    return engine
+
+
+def _outbox(engine) -> list[OutboxMessage]:
+    with Session(engine) as s:
+        return list(s.exec(select(OutboxMessage)))
+
+
+def _run_threads(*targets) -> None:
+    errors: list[BaseException] = []
+
+    def wrap(fn):
+        def run():
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - surfaced below
+                errors.append(exc)
+        return run
+
+    threads = [threading.Thread(target=wrap(t)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_two_sweeps_that_read_the_same_tasks_write_each_row_once_pg(pg_url, calendar):
+    engine = _load(pg_url, calendar)
+    both_read = threading.Barrier(2)
+    reports: list[SweepReport] = []
+
+    def one_sweep():
+        with db.unit_of_work(engine) as s:
+            tasks = select_due(s, JUNE_16, limit=5000)
+            assert len(tasks) == 1623
+            both_read.wait()  # both have read every due task as open before either writes
+            reports.append(sweep_tasks(s, tasks, JUNE_16, calendar))
+
+    _run_threads(one_sweep, one_sweep)
+    assert sorted(r.created for r in reports) == [0, 1623]
+    assert sorted(r.changed_concurrently for r in reports) == [0, 1623]
+    rows = _outbox(engine)
+    assert len(rows) == 1623 + 745
+    pending = [r for r in rows if r.status.value == "pending"]
+    assert len({r.notice_number for r in pending}) == 1623
+
+
+def test_two_full_sweeps_at_once_pg(pg_url, calendar):
+    engine = _load(pg_url, calendar)
+    start = threading.Barrier(2)
+    reports: list[SweepReport] = []
+
+    def one_sweep():
+        start.wait()
+        reports.append(sweep_all(engine, JUNE_16, calendar, batch_size=200))
+
+    _run_threads(one_sweep, one_sweep)
+    assert sum(r.created for r in reports) == 1623
+    assert sum(r.skipped for r in reports) == 745
+    rows = _outbox(engine)
+    assert len(rows) == 1623 + 745
+    for prefix in ("催办", "督办"):  # gap-free and unique per prefix: 〔2020〕0001号 ...
+        numbers = sorted(int(r.notice_number[8:12]) for r in rows if r.notice_number
+                         and r.notice_number.startswith(prefix))
+        assert numbers == list(range(1, len(numbers) + 1))
+    assert sum(1 for r in rows if r.notice_number) == 1623
+
+
+def test_lost_update_a_task_submitted_after_the_sweep_read_it_gets_nothing_pg(pg_url, calendar):
+    engine = _load(pg_url, calendar)
+    with Session(engine) as s:
+        target = s.exec(select(TrackedTask).where(TrackedTask.key == "catalog:220102:fiscal_budget")).one()
+    with db.unit_of_work(engine) as sweep_session:
+        tasks = select_due(sweep_session, JUNE_16, limit=5000)
+        assert target.id in {t.id for t in tasks}  # read as open
+        # meanwhile the unit submits the task on another connection and commits
+        with db.unit_of_work(engine) as api:
+            transition(api, target.id, Action.submit, Actor("220102", Role.county, "李四"),
+                       now=SUBMIT_AT, calendar=calendar, note="https://example.org/gk/1")
+        report = sweep_tasks(sweep_session, tasks, JUNE_16, calendar)
+    assert report.changed_concurrently == 1
+    assert report.created == 1622
+    with Session(engine) as s:
+        t = s.get(TrackedTask, target.id)
+        assert t.state == TaskState.submitted and t.next_action_at is None
+        assert t.last_step_key is None
+        sent = s.exec(select(OutboxMessage).where(OutboxMessage.task_id == target.id)).all()
+        assert sent == []
+
+
+def test_sqlite_sweep_holding_the_write_lock_and_an_api_write_both_land(sqlite_url, calendar):
+    engine = _load(sqlite_url, calendar)
+    with Session(engine) as s:
+        other = s.exec(select(TrackedTask).where(TrackedTask.key == "upload:220102:fiscal_budget")).one()
+        assert other.next_action_at > JUNE_16  # not part of this sweep
+    sweep_has_read = threading.Event()
+    api_starting = threading.Event()
+    reports: list[SweepReport] = []
+
+    def sweeper():
+        with db.unit_of_work(engine) as s:  # BEGIN IMMEDIATE: holds the write lock from here
+            tasks = select_due(s, JUNE_16, limit=5000)
+            sweep_has_read.set()
+            api_starting.wait()
+            reports.append(sweep_tasks(s, tasks, JUNE_16, calendar))
+
+    def api():
+        sweep_has_read.wait()
+        api_starting.set()
+        # waits for the sweep's commit (busy timeout) instead of failing with "database is locked"
+        with db.unit_of_work(engine) as s:
+            transition(s, other.id, Action.start, Actor("220102", Role.county, "王五"),
+                       now=SUBMIT_AT, calendar=calendar)
+
+    _run_threads(sweeper, api)
+    assert reports[0].created == 1623
+    with Session(engine) as s:
+        assert s.get(TrackedTask, other.id).state == TaskState.in_progress
+        n = s.exec(select(sa.func.count()).select_from(OutboxMessage)).one()
+        assert n == 1623 + 745
+        assert not s.exec(select(OutboxMessage).where(col(OutboxMessage.task_id) == other.id)).all()
