@@ -1,0 +1,86 @@
+"""Which tasks an actor sees and acts on (every read and write is scoped).
+
+- county: its own tasks (owner or fan-out unit is the county);
+- city: its own and its counties' (counties whose superior is the city today);
+- department: the tasks of its domains, and its own;
+- office: all.
+
+A task outside the scope is reported as not found (404), never as forbidden, so its existence
+does not leak.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from rollout.errors import NotFound
+from rollout.models import Domain, Milestone, Organization, Plan, TrackedTask
+from rollout.workflow import Actor, Role
+
+
+def scope_condition(session: Session, actor: Actor) -> sa.ColumnElement[bool] | None:
+    """A SQL condition on ``TrackedTask`` selecting what ``actor`` sees; None = everything."""
+    if actor.role == Role.office:
+        return None
+    if actor.role == Role.county:
+        codes = [actor.org_code]
+    elif actor.role == Role.city:
+        kids = session.exec(
+            select(Organization.code).where(Organization.parent_code == actor.org_code)
+        )
+        codes = [actor.org_code, *kids]
+    else:
+        domains = list(
+            session.exec(select(Domain.key).where(Domain.department_code == actor.org_code))
+        )
+        return sa.or_(
+            col(TrackedTask.domain_key).in_(domains), col(TrackedTask.org_code) == actor.org_code
+        )
+    return sa.or_(col(TrackedTask.org_code).in_(codes), col(TrackedTask.unit_code).in_(codes))
+
+
+def can_see(session: Session, actor: Actor, task: TrackedTask) -> bool:
+    """Whether ``task`` is in ``actor``'s scope (same rule as ``scope_condition``)."""
+    cond = scope_condition(session, actor)
+    if cond is None:
+        return True
+    q = select(TrackedTask.id).where(TrackedTask.id == task.id, cond)
+    return session.exec(q).first() is not None
+
+
+def visible_task(
+    session: Session, actor: Actor, task_id: int, *, for_update: bool = False
+) -> TrackedTask:
+    """Task ``task_id`` if ``actor`` may see it, else ``NotFound`` (also for another unit's).
+
+    ``for_update``: lock the row until the transaction ends (``SELECT … FOR UPDATE`` on
+    PostgreSQL; SQLite already holds the write lock) and re-read it, so a version check made
+    after this sees the last committed version.
+    """
+    q = select(TrackedTask).where(TrackedTask.id == task_id)
+    if for_update:
+        q = q.with_for_update().execution_options(populate_existing=True)
+    task = session.exec(q).first()
+    if task is None or not can_see(session, actor, task):
+        raise NotFound(f"任务 {task_id} 不存在或不在您的权限范围内")
+    return task
+
+
+def current_plan(session: Session, key: str | None = None) -> Plan:
+    """The plan with ``key``, else the most recently loaded one; ``NotFound`` if none."""
+    q = select(Plan)
+    if key:
+        q = q.where(Plan.key == key)
+    plan = session.exec(q.order_by(col(Plan.id).desc())).first()
+    if plan is None:
+        raise NotFound(f"没有计划 {key or ''}：先运行 rollout init")
+    return plan
+
+
+def milestone_of(session: Session, plan: Plan, key: str) -> Milestone:
+    """Milestone ``key`` of ``plan``; ``NotFound`` if the plan has none such."""
+    m = session.exec(select(Milestone).where(Milestone.plan_id == plan.id, Milestone.key == key)).first()
+    if m is None:
+        raise NotFound(f"计划 {plan.key} 没有进度节点 {key}")
+    return m
