@@ -37,6 +37,12 @@ def _system_clock() -> datetime:
     return datetime.now(TZ)
 
 
+def _frozen_clock(at: datetime) -> Callable[[], datetime]:
+    """A clock stopped at ``at`` (the demo's "today"); a naive value is Asia/Shanghai time."""
+    fixed = at if at.tzinfo else at.replace(tzinfo=TZ)
+    return lambda: fixed
+
+
 def create_app(
     settings: Settings | str | None = None,
     *,
@@ -46,7 +52,8 @@ def create_app(
     """The API app over ``settings`` (or a database URL; None: settings from the environment).
 
     ``clock``: returns the current aware time (tests pass a fixed or movable one); default the
-    system clock in Asia/Shanghai. ``calendar``: default one over the configured holiday folders.
+    system clock in Asia/Shanghai, or stopped at ``settings.frozen_now`` (``rollout serve --demo``).
+    ``calendar``: default one over the configured holiday folders.
     The app does not migrate the database and starts no scheduler.
     """
     if settings is None:
@@ -70,7 +77,7 @@ def create_app(
         settings=settings,
         engine=db.get_engine(settings.database_url),
         calendar=calendar or WorkingCalendar(settings.holiday_dirs),
-        clock=clock or _system_clock,
+        clock=clock or (_frozen_clock(settings.frozen_now) if settings.frozen_now else _system_clock),
         files=FileStore(settings.file_store_dir),
     )
 
