@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,6 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sink import PG_URL, free_port, start_sink  # bench/sink.py (the script's folder)
 from sqlmodel import col, func, select
 
 from rollout import db
@@ -36,30 +34,8 @@ from rollout.notifications.smtp import SmtpConfig
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 
-PG_URL = os.environ.get("ROLLOUT_BENCH_POSTGRES_URL",
-                        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DAY = date(2020, 7, 1)
 NOW = datetime(2020, 7, 1, 9, 5, tzinfo=TZ)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_sink(port: int) -> subprocess.Popen:
-    """aiosmtpd with its ``Sink`` handler (accepts and drops every message) in a subprocess."""
-    proc = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                             "-c", "aiosmtpd.handlers.Sink"])
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("aiosmtpd sink did not start")
 
 
 def prepare(engine: sa.Engine, n: int) -> None:
