@@ -74,3 +74,41 @@ class StaleVersion(RolloutError):
     """Optimistic concurrency: the caller saw an older version of the row than is stored."""
 
     code = "stale_version"
+
+
+class InvalidInput(RolloutError):
+    """A value a person gave is malformed or out of range; ``field`` names it (e.g.
+    ``document_number``) so the form can point at it."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+
+
+class NotAuthenticated(RolloutError):
+    """No credentials, or an unknown, expired or revoked API token."""
+
+    code = "not_authenticated"
+
+
+class TooLarge(RolloutError):
+    """An upload or form field is larger than the configured limit (bytes)."""
+
+    code = "too_large"
+
+
+class UnsupportedDocument(RolloutError):
+    """An uploaded file's bytes are not one of the accepted document types (PDF, OFD, DOC, DOCX…)."""
+
+    code = "unsupported_document"
+
+
+class CatalogImportError(RolloutError):
+    """A catalog file cannot be read; the message names the file or sheet, row and column.
+
+    Raised before anything is written, so nothing is half-imported.
+    """
+
+    code = "catalog_unreadable"

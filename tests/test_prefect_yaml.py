@@ -9,6 +9,7 @@ Fire times below are worked out by hand from 2020-04-16 12:00+08:00.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -60,7 +61,11 @@ def test_scheduled_deployments_equal_jobs(config: dict) -> None:
 
 def _prefect_dates(cron: str, timezone: str | None, n: int) -> list[datetime]:
     schedule = CronSchedule(cron=cron, timezone=timezone)
-    return [d.astimezone(TZ) for d in asyncio.run(schedule.get_dates(n=n, start=START))]
+    # In a worker thread: an earlier test in the session may leave an event loop running in the
+    # main thread (asyncio.run refuses to start inside one).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        dates = pool.submit(asyncio.run, schedule.get_dates(n=n, start=START)).result()
+    return [d.astimezone(TZ) for d in dates]
 
 
 def _apscheduler_dates(spec, n: int) -> list[datetime]:

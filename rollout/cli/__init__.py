@@ -9,7 +9,22 @@ from __future__ import annotations
 
 import sys
 
-from rollout.cli import plans, tasks, workdays  # noqa: F401  (register commands)
+from rollout.cli import (  # noqa: F401  (register commands)
+    catalogs,
+    deadlines,
+    exports,
+    flows,
+    outbox,
+    plans,
+    scheduler,
+    serve,
+    simulate,
+    synth,
+    tasks,
+    tokens,
+    users,
+    workdays,
+)
 from rollout.cli.base import app, err
 from rollout.errors import RolloutError
 

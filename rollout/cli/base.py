@@ -23,6 +23,9 @@ from rollout.models import (
 from rollout.settings import get_settings
 
 app = typer.Typer(help="rollout：政务公开实施方案进度跟踪", no_args_is_help=True, add_completion=False)
+#: ``rollout flow ...``: run a Prefect flow once from the shell (each flow module adds its command).
+flow_app = typer.Typer(help="运行 Prefect 流程（编目检查等）", no_args_is_help=True)
+app.add_typer(flow_app, name="flow")
 
 out = Console()
 err = Console(stderr=True)

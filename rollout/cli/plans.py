@@ -24,6 +24,7 @@ from rollout.cli.base import (
     parse_at,
     working_calendar,
 )
+from rollout.cli.deadlines import holiday_data_warning
 from rollout.models import ORG_KIND_LABELS, Organization, OrgKind
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.registry import find_org
@@ -79,20 +80,24 @@ def status(
         if city:
             units = city_units(session, find_org(session, city, OrgKind.city))
         rows = plan_progress(session, plan, when, units)
+    warning = holiday_data_warning(when, working_calendar())
+    if warning:
+        err.print(warning, style="yellow", markup=False, highlight=False)
     if fmt == Format.json:
         out.print_json(
             json.dumps(
                 {"as_of": when.isoformat(), "plan": plan.key, "city": city,
+                 "holiday_data_warning": warning,
                  "milestones": [r.as_json() for r in rows]},
                 ensure_ascii=False,
             )
         )
         return
     table = Table(title=f"{plan.title}（截至 {when:%Y-%m-%d %H:%M %Z}）")
-    for head in ("key", "进度节点", "截止", "总数", "已完成", "已提交", "未完成", "逾期"):
+    for head in ("key", "进度节点", "截止", "总数", "已完成", "已提交", "未完成", "逾期", "待节假日数据"):
         table.add_column(head, justify="left" if head in ("key", "进度节点", "截止") else "right")
     for r in rows:
-        table.add_row(r.key, r.title[:16], r.due.isoformat(), *map(str, (r.total, r.done, r.submitted, r.open, r.overdue)))
+        table.add_row(r.key, r.title[:16], r.due.isoformat(), *map(str, (r.total, r.done, r.submitted, r.open, r.overdue, r.waiting_for_holiday_data)))
     out.print(table)
 
 

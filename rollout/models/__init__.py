@@ -1,7 +1,37 @@
 """SQLModel tables, one module per entity family; importing this package registers them all."""
 
+from rollout.models.access import ApiToken
 from rollout.models.audit import AuditEvent
+from rollout.models.catalog import (
+    AUDIENCE_LABELS,
+    BLOCKING_KINDS,
+    CHANNEL_LABELS,
+    FINDING_KIND_LABELS,
+    FINDING_STATUS_LABELS,
+    LEVEL_LABELS,
+    METHOD_LABELS,
+    Audience,
+    Catalog,
+    CatalogItem,
+    CatalogVersion,
+    CompileReport,
+    DisclosureChannel,
+    DisclosureLevel,
+    DisclosureMethod,
+    Finding,
+    FindingKind,
+    FindingStatus,
+)
 from rollout.models.contact import Contact, WebhookKind
+from rollout.models.filing import (
+    EXTENSION_STATUS_LABELS,
+    Attachment,
+    CityReview,
+    ExtensionRequest,
+    ExtensionStatus,
+    Filing,
+    ReviewDecision,
+)
 from rollout.models.organization import (
     ORG_KIND_LABELS,
     Domain,
@@ -20,6 +50,7 @@ from rollout.models.outbox import (
     OutboxStatus,
 )
 from rollout.models.plan import Milestone, Plan
+from rollout.models.review import ReviewPacket
 from rollout.models.task import (
     DELIVERED_STATES,
     DONE_STATES,
@@ -28,8 +59,35 @@ from rollout.models.task import (
     TaskState,
     TrackedTask,
 )
+from rollout.models.user import CalendarToken, User, WebSession
 
 __all__ = [
+    "AUDIENCE_LABELS",
+    "Audience",
+    "BLOCKING_KINDS",
+    "CHANNEL_LABELS",
+    "Catalog",
+    "CatalogItem",
+    "CatalogVersion",
+    "CompileReport",
+    "DisclosureChannel",
+    "DisclosureLevel",
+    "DisclosureMethod",
+    "FINDING_KIND_LABELS",
+    "FINDING_STATUS_LABELS",
+    "Finding",
+    "FindingKind",
+    "FindingStatus",
+    "LEVEL_LABELS",
+    "METHOD_LABELS",
+    "ApiToken",
+    "Attachment",
+    "CityReview",
+    "EXTENSION_STATUS_LABELS",
+    "ExtensionRequest",
+    "ExtensionStatus",
+    "Filing",
+    "ReviewDecision",
     "Channel",
     "Contact",
     "Digest",
@@ -51,6 +109,10 @@ __all__ = [
     "Organization",
     "ParentPeriod",
     "Plan",
+    "ReviewPacket",
+    "CalendarToken",
+    "User",
+    "WebSession",
     "TASK_STATE_LABELS",
     "TaskState",
     "TrackedTask",

@@ -33,14 +33,14 @@ class AwareDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def enum_column(enum: type[StrEnum]) -> sa.Enum:
-    """A VARCHAR column holding a ``StrEnum``'s values (no native PostgreSQL enum type, so adding
-    a member needs no type migration); reads return enum members."""
+def enum_column(enum: type[StrEnum], length: int = 20) -> sa.Enum:
+    """A VARCHAR(``length``) column holding a ``StrEnum``'s values (no native PostgreSQL enum
+    type, so adding a member needs no type migration); reads return enum members."""
     return sa.Enum(
         enum,
         native_enum=False,
         create_constraint=False,
-        length=20,
+        length=length,
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )

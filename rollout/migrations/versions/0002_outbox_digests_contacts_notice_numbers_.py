@@ -4,11 +4,11 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29 08:20:29.705045
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import rollout.models.types
+from alembic import op
 
+import rollout.models.types
 
 revision = '0002'
 down_revision = '0001'
