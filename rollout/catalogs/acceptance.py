@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from rollout.calendar import WorkingCalendar, local_day
-from rollout.catalogs.compile import AUDIT_FINDINGS_SHOWN, _problems
+from rollout.catalogs.compile import AUDIT_FINDINGS_SHOWN, catalog_problems
 from rollout.catalogs.service_list import ServiceList
 from rollout.catalogs.store import get_catalog, latest_version
 from rollout.errors import NotFound, PlanError
@@ -132,7 +132,7 @@ def accept_catalog(
         name = session.get(Domain, domain)
         blocking = [f"未上传{name.name if name else domain}领域的公开事项目录"]
     else:
-        problems, guideline_status = _problems(session, catalog, version.id, services)
+        problems, guideline_status = catalog_problems(session, catalog, version.id, services)
         blocking = [p.message for p in problems if p.kind in BLOCKING_KINDS]
         counts = Counter(p.kind.value for p in problems)
         report = CompileReport(

@@ -63,8 +63,11 @@ class CompileOutcome:
     task_action: str
 
 
-def _problems(session: Session, catalog: Catalog, version_id: int,
-              services: ServiceList | None) -> tuple[list[Problem], str]:
+def catalog_problems(session: Session, catalog: Catalog, version_id: int,
+                     services: ServiceList | None) -> tuple[list[Problem], str]:
+    """Every problem of one catalog version: element checks per item, service-name checks
+    (with a service list), and items of the domain's guideline missing from it (缺项, plan
+    §四(三)); with the guideline's status (完整/部分/待补充). Used by compile and acceptance."""
     items = version_items(session, version_id)
     problems = [p for n, item in enumerate(items, start=1) for p in check_item(item, n)]
     if services is not None:
@@ -114,7 +117,7 @@ def compile_catalog(
                               blocking=done.summary.get("blocking", 0),
                               extra=done.summary.get("extra", 0), task_action="unchanged")
 
-    problems, guideline_status = _problems(session, catalog, version.id, services)
+    problems, guideline_status = catalog_problems(session, catalog, version.id, services)
     blocking = [p for p in problems if p.kind in BLOCKING_KINDS]
     counts = Counter(p.kind.value for p in problems)
     report = CompileReport(

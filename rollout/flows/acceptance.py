@@ -27,12 +27,12 @@ from rollout.catalogs.acceptance import (
 from rollout.catalogs.compile import counties_in_scope
 from rollout.catalogs.service_list import load_service_list
 from rollout.errors import NotFound
-from rollout.flows.compile import _io_failure, _now
+from rollout.flows.runtime import io_failure, parse_as_of
 from rollout.models import Organization, Plan
 from rollout.settings import get_settings
 
 
-@task(name="accept-county", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+@task(name="accept-county", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
 def accept_county_task(
     database_url: str, county_code: str, now: datetime, correction_days: int,
     service_list: str | None,
@@ -48,7 +48,7 @@ def accept_county_task(
     return [asdict(o) for o in outcomes]
 
 
-@task(name="acceptance-report", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+@task(name="acceptance-report", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
 def acceptance_report_task(database_url: str, city_code: str) -> dict:
     """The acceptance report of one city (``rollout.catalogs.acceptance.acceptance_report``)."""
     with db.read_session(db.get_engine(database_url)) as session:
@@ -74,7 +74,7 @@ def accept_catalogs(
     "outcomes": [...], "reports": [per city, in city-code order]}``. Raises ``ValueError``
     (scope), ``NotFound`` (unknown county or city, no plan), ``PlanError`` (plan file).
     """
-    now = _now(as_of)
+    now = parse_as_of(as_of)
     url = database_url or get_settings().database_url
     with db.read_session(db.get_engine(url)) as session:
         codes = counties_in_scope(session, county, city, all)

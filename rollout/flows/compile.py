@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 
-import sqlalchemy as sa
 from prefect import flow, task
 
 from rollout import db
-from rollout.calendar import TZ, WorkingCalendar
+from rollout.calendar import WorkingCalendar
 from rollout.catalogs.compile import compile_county, counties_in_scope
 from rollout.catalogs.service_list import load_service_list
+from rollout.flows.runtime import io_failure, parse_as_of
 from rollout.settings import get_settings
 
 _listeners: list[Callable[[str, list[dict]], None]] = []
@@ -38,19 +38,7 @@ def progress_listener(callback: Callable[[str, list[dict]], None]) -> Iterator[N
         _listeners.remove(callback)
 
 
-def _io_failure(_task, _task_run, state) -> bool:
-    exc = state.data if isinstance(state.data, BaseException) else None
-    return isinstance(exc, OSError | sa.exc.OperationalError | sa.exc.InterfaceError)
-
-
-def _now(as_of: str | None) -> datetime:
-    if as_of is None:
-        return datetime.now(TZ)
-    value = datetime.fromisoformat(as_of)
-    return value if value.tzinfo else value.replace(tzinfo=TZ)
-
-
-@task(name="compile-county", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+@task(name="compile-county", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
 def compile_county_task(
     database_url: str, county_code: str, now: datetime, service_list: str | None, force: bool
 ) -> list[dict]:
@@ -83,7 +71,7 @@ def compile_catalogs(
     Returns ``{"as_of", "counties", "catalogs", "submitted", "left_open", "unchanged",
     "outcomes": [...]}``. Raises ``ValueError`` (scope), ``NotFound`` (unknown county or city).
     """
-    now = _now(as_of)
+    now = parse_as_of(as_of)
     url = database_url or get_settings().database_url
     with db.read_session(db.get_engine(url)) as session:
         codes = counties_in_scope(session, county, city, all)

@@ -15,22 +15,14 @@ from datetime import datetime
 from prefect import flow, task
 
 from rollout import db
-from rollout.calendar import TZ, WorkingCalendar
+from rollout.calendar import WorkingCalendar
+from rollout.flows.runtime import parse_as_of
 from rollout.settings import get_settings
 from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep
 
 
 def _calendar() -> WorkingCalendar:
     return WorkingCalendar(get_settings().holiday_dirs)
-
-
-def parse_as_of(as_of: str | None) -> datetime:
-    """``as_of`` (ISO text; without an offset it is Asia/Shanghai local time) as an aware
-    datetime; None means now. Raises ``ValueError`` on text that is not a time."""
-    if as_of is None:
-        return datetime.now(TZ)
-    value = datetime.fromisoformat(as_of)
-    return value if value.tzinfo else value.replace(tzinfo=TZ)
 
 
 @task(name="sweep-batch", retries=2, retry_delay_seconds=2)

@@ -16,13 +16,13 @@ from prefect import flow, task
 from rollout import db
 from rollout.catalogs.compile import counties_in_scope
 from rollout.catalogs.review import build_packet
-from rollout.flows.compile import _io_failure, _now
+from rollout.flows.runtime import io_failure, parse_as_of
 from rollout.models import OrgKind
 from rollout.plans.registry import find_org
 from rollout.settings import get_settings
 
 
-@task(name="review-county", retries=2, retry_delay_seconds=2, retry_condition_fn=_io_failure)
+@task(name="review-county", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure)
 def review_county_task(database_url: str, county_code: str, now: datetime) -> dict:
     """Write one county's review packet; returns its id, counts and detail as a dict."""
     with db.unit_of_work(db.get_engine(database_url)) as session:
@@ -40,7 +40,7 @@ def review_city(city: str, database_url: str | None = None, as_of: str | None = 
     ``{"city", "as_of", "counties", "complete", "packets": [...]}`` (packets in county-code
     order). Raises ``NotFound`` for an unknown city.
     """
-    now = _now(as_of)
+    now = parse_as_of(as_of)
     url = database_url or get_settings().database_url
     with db.read_session(db.get_engine(url)) as session:
         city_code = find_org(session, city, kind=OrgKind.city).code
