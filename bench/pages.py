@@ -25,28 +25,25 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col, select
+from sqlmodel import select
 
 from rollout import db
 from rollout.actions.calendar_tokens import issue_calendar_token
-from rollout.actions.reviews import sign_off
 from rollout.actions.users import create_user
 from rollout.api import create_app
 from rollout.calendar import TZ, WorkingCalendar
-from rollout.errors import RolloutError
-from rollout.models import OPEN_STATES, Milestone, ReviewDecision, TrackedTask
+from rollout.demo import DemoProgress
+from rollout.models import TrackedTask
 from rollout.notifications.dispatch import DispatchConfig
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.settings import Settings
 from rollout.simulation import simulate
-from rollout.workflow import Action, Actor, Role, transition
 
 PG_URL = os.environ.get("ROLLOUT_BENCH_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -54,33 +51,6 @@ LOADED_AT = datetime(2020, 3, 20, 9, 0, tzinfo=TZ)
 AS_OF = datetime(2020, 9, 1, 18, 0, tzinfo=TZ)
 PASSWORD = "bench-password"
 USERS = {"office": "220000.office", "changchun": "220100", "nanguan": "220102"}
-
-
-def _progress(session: Session, day: date, now: datetime) -> None:
-    cal = WorkingCalendar()
-    rows = session.exec(
-        select(TrackedTask, Milestone).join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-        .where(col(TrackedTask.state).in_([s.value for s in OPEN_STATES]),
-               col(TrackedTask.due_on) <= day + timedelta(days=2))
-    ).all()
-    for t, m in rows:
-        who = zlib.crc32((t.unit_code or t.org_code).encode()) % 10
-        if who == 0 or (who == 1 and day < t.due_on + timedelta(days=8)):
-            continue
-        try:
-            if m.key == "city_review":
-                sign_off(session, _actor(t.org_code, "city"), t.unit_code or "", reviewer="复核人",
-                         decision=ReviewDecision.approved, findings=[], expected_version=t.version,
-                         now=now, calendar=cal)
-            else:
-                transition(session, t.id, Action.submit, _actor("220000.office", "office"),  # type: ignore[arg-type]
-                           now=now, calendar=cal)
-        except RolloutError:
-            continue
-
-
-def _actor(org: str, role: str) -> Actor:
-    return Actor(org, Role(role), "bench")
 
 
 def prepare(url: str, with_simulation: bool, calendar: WorkingCalendar) -> tuple[str, dict[str, int]]:
@@ -92,7 +62,7 @@ def prepare(url: str, with_simulation: bool, calendar: WorkingCalendar) -> tuple
         instantiate_plan(s, BUNDLED_PLAN, now=LOADED_AT, calendar=calendar)
     if with_simulation:
         simulate(engine, date(2020, 3, 20), AS_OF.date(), calendar=calendar,
-                 config=DispatchConfig.from_settings(Settings()), on_day=_progress)
+                 config=DispatchConfig.from_settings(Settings()), on_day=DemoProgress(calendar))
     with db.unit_of_work(engine) as s:
         for name, org in USERS.items():
             create_user(s, org, name, PASSWORD, now=AS_OF)

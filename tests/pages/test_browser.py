@@ -4,24 +4,22 @@ plan."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from rollout import db
-from rollout.actions.reviews import sign_off
 from rollout.actions.users import create_user
 from rollout.api import create_app
 from rollout.calendar import TZ, WorkingCalendar
-from rollout.errors import RolloutError
-from rollout.models import OPEN_STATES, Milestone, ReviewDecision, TrackedTask
+from rollout.demo import DemoProgress
+from rollout.models import TrackedTask
 from rollout.notifications.dispatch import DispatchConfig
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
@@ -137,43 +135,13 @@ def test_a_post_without_the_csrf_token_is_refused(browser, site):
         assert s.get(TrackedTask, tid).state.value == "pending"  # type: ignore[union-attr]
 
 
-def _stable(code: str) -> int:
-    return zlib.crc32(code.encode())
-
-
-def _progress(session: Session, day: date, now: datetime) -> None:
-    """Test-local progress for the simulated run: a unit delivers 2 days before the due day,
-    except about one in five that delivers 8 days late and one in ten that never does; cities
-    sign off a county as soon as its catalogs are in."""
-    cal = WorkingCalendar()
-    rows = session.exec(
-        select(TrackedTask, Milestone).join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-        .where(col(TrackedTask.state).in_([s.value for s in OPEN_STATES]),
-               col(TrackedTask.due_on) <= day + timedelta(days=2))
-    ).all()
-    for t, m in rows:
-        who = _stable(t.unit_code or t.org_code) % 10
-        if who == 0 or (who == 1 and day < t.due_on + timedelta(days=8)):
-            continue
-        try:
-            if m.key == "city_review":
-                sign_off(session, Actor(t.org_code, Role.city, "复核人"), t.unit_code or "",
-                         reviewer="复核人", decision=ReviewDecision.approved, findings=[],
-                         expected_version=t.version, now=now, calendar=cal)
-            else:
-                transition(session, t.id, Action.submit, Actor("220000.office", Role.office, "代办"),  # type: ignore[arg-type]
-                           now=now, calendar=cal)
-        except RolloutError:
-            continue  # e.g. waiting for required tasks
-
-
 def test_dashboard_screenshot_after_simulating_to_2020_09_01(browser, site, calendar):
     # in a thread of its own: the dispatcher runs asyncio, and Playwright's sync API already has
     # an event loop on this one
     with ThreadPoolExecutor(1) as pool:
         report = pool.submit(simulate, site.engine, date(2020, 3, 20), date(2020, 9, 1),
                              calendar=calendar, config=DispatchConfig.from_settings(Settings()),
-                             on_day=_progress).result()
+                             on_day=DemoProgress(calendar)).result()
     assert report.created > 0
     site.clock.now = datetime(2020, 9, 1, 18, 0, tzinfo=TZ)
     site.users("office")
