@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 
+import sqlalchemy as sa
+
 from rollout.cli import (  # noqa: F401  (register commands)
     catalogs,
     deadlines,
@@ -37,4 +39,10 @@ def main() -> None:
         app()
     except (RolloutError, ValueError) as exc:
         err.print(f"错误：{exc}", style="red", markup=False, highlight=False)
+        sys.exit(1)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        # a wrong --db, a server that is down, or a database never initialised
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        err.print(f"错误：无法使用数据库（{first}）。请检查 --db / ROLLOUT_DATABASE_URL，"
+                  "新数据库请先运行 rollout init", style="red", markup=False, highlight=False)
         sys.exit(1)

@@ -113,3 +113,11 @@ def test_bad_plan_file_names_the_field_and_changes_nothing(loaded, tmp_path: Pat
     assert proc.returncode != 0
     assert str(bad) in proc.stderr.replace("\n", "") and field in proc.stderr
     assert _table_counts(loaded) == before
+
+
+def test_a_database_never_initialised_gets_a_message_not_a_traceback(tmp_path: Path):
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (("status",), ("task", "show", "1"), ("dispatch",)):
+        proc = rollout(*args, db_url=empty, check=False)
+        assert proc.returncode == 1, args
+        assert "rollout init" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
