@@ -36,3 +36,12 @@ def test_no_top_level_module_shadows_the_standard_library():
     assert "calendar" not in names
     for path in (ROOT / "rollout").rglob("*.py"):
         assert path.stem not in {"email", "csv", "calendar", "logging", "json", "secrets"} or path.parent.name != "rollout"
+
+
+def test_migrations_have_one_head():
+    """Branches made in parallel are merged, so the next migration has one parent."""
+    from alembic.script import ScriptDirectory
+
+    from rollout.db import alembic_config
+
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1
