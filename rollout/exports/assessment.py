@@ -38,6 +38,7 @@ from sqlmodel import Session, select
 from rollout.calendar import WorkingCalendar, is_overdue, local_day
 from rollout.exports.scoring import ScoringWeights, score, scoring_weights
 from rollout.models import (
+    ORG_KIND_LABELS,
     Domain,
     Milestone,
     Organization,
@@ -58,11 +59,8 @@ class Group(StrEnum):
     department = "department"
 
 
-GROUP_LABELS: dict[Group, str] = {
-    Group.city: "市（州）",
-    Group.county: "县（市、区）",
-    Group.department: "中省直部门",
-}
+#: The registry's own labels of these kinds (one mapping for pages, mails and exports).
+GROUP_LABELS: dict[Group, str] = {g: ORG_KIND_LABELS[OrgKind(g.value)] for g in Group}
 
 
 class Outcome(StrEnum):
