@@ -69,7 +69,8 @@ def test_every_registry_domain_has_a_guideline_file():
     # 财政预决算: its first two rows (政府预算, 政府决算), checked the same way
     assert [g.level2 for g in guides["fiscal_budget"].items] == ["政府预算", "政府决算"]
     pending = [k for k, g in guides.items() if g.status == "待补充"]
-    assert len(pending) == 21 and all(guides[k].items == [] for k in pending)
+    # 救灾, 重大建设项目, 农村危房改造, 公共法律服务: partial (tests/catalogs/test_guidelines.py)
+    assert len(pending) == 17 and all(guides[k].items == [] for k in pending)
 
 
 def test_compare_lists_missing_and_extra_items():
