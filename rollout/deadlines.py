@@ -288,6 +288,8 @@ def due_steps(
 class ChainLevel(StrEnum):
     """A rung of the escalation chain (DESIGN.md, "Escalation chain")."""
 
+    township = "township"
+    """乡镇（街道）: a township with the task's domain (contacts per (township, domain))."""
     county_department = "county_department"
     """基层政府对口部门: the county with the task's domain (contacts per (county, domain))."""
     county_government = "county_government"
@@ -301,6 +303,12 @@ class ChainLevel(StrEnum):
 
 
 _CHAINS: dict[ChainLevel, tuple[ChainLevel, ...]] = {
+    ChainLevel.township: (
+        ChainLevel.township,
+        ChainLevel.county_government,
+        ChainLevel.city,
+        ChainLevel.provincial_office,
+    ),
     ChainLevel.county_department: (
         ChainLevel.county_department,
         ChainLevel.county_government,
@@ -324,6 +332,7 @@ _CHAINS: dict[ChainLevel, tuple[ChainLevel, ...]] = {
 def recipient_levels(owner_level: str) -> list[ChainLevel]:
     """The escalation chain of a task owned at ``owner_level``, owner first, top last.
 
+    township -> county government (the township's county) -> city -> provincial office;
     county department -> county government -> city -> provincial office;
     county government -> city -> provincial office; city -> provincial office;
     provincial department -> provincial office; provincial office alone.

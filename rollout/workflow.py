@@ -40,6 +40,7 @@ from rollout.models import (
     TaskState,
     TrackedTask,
 )
+from rollout.models.organization import department_code
 
 
 class Role(StrEnum):
@@ -108,13 +109,17 @@ def _is_acceptor(session: Session, actor: Actor, task: TrackedTask, m: Milestone
     ``office``: the provincial office, or the domain's department ("会同…中省直部门", §四(四)).
     ``city``: the current superior city of the task's unit (复核, §四(三)).
     ``department``: the domain's responsible department.
+    The domain's department is that of the province of the task's unit (or owner):
+    ``department_code(province_code, domain.department_key)``.
     """
     if m.accepted_by is None:
         return False
     dept = None
     if task.domain_key:
         dom = session.get(Domain, task.domain_key)
-        dept = dom.department_code if dom else None
+        unit = session.get(Organization, task.unit_code or task.org_code)
+        if dom is not None and unit is not None:
+            dept = department_code(unit.province, dom.department_key)
     if m.accepted_by == "office":
         return actor.role == Role.office or (actor.role == Role.department and actor.org_code == dept)
     if m.accepted_by == "department":
@@ -159,7 +164,8 @@ def waiting_for(session: Session, task: TrackedTask) -> list[TrackedTask]:
     """The required tasks not yet delivered (plan ``requires``), matched on shared dimensions.
 
     A city_review of county X waits for X's catalog tasks; dept_filing of domain D waits for
-    work_plan of D. Delivered = submitted, accepted or waived. Empty list: nothing to wait for.
+    work_plan of D (of the same province: tasks that share no org dimension match on the
+    province of their owners). Delivered = submitted, accepted or waived. Empty list: nothing to wait for.
     """
     m = session.get(Milestone, task.milestone_id)
     assert m is not None
@@ -181,6 +187,11 @@ def waiting_for(session: Session, task: TrackedTask) -> list[TrackedTask]:
             q = q.where(TrackedTask.domain_key == task.domain_key)
         if shared - {"domain"}:
             q = q.where(TrackedTask.unit_code == task.unit_code)
+        else:  # province-level tasks (several provinces): only those of the task's province
+            owner = session.get(Organization, task.org_code)
+            prov = owner.province if owner else task.org_code[:2] + "0000"
+            in_province = select(Organization.code).where(Organization.province_code == prov)
+            q = q.where(col(TrackedTask.org_code).in_(in_province))
         pending.extend(session.exec(q.order_by(TrackedTask.key)).all())
     return pending
 

@@ -242,8 +242,11 @@ def test_recipient_levels():
         "provincial_office",
     ]
     assert recipient_levels("provincial_office") == ["provincial_office"]
+    # 乡镇（街道）: township -> its county government -> city -> provincial office
+    assert recipient_levels("township") == [
+        "township", "county_government", "city", "provincial_office"]
     with pytest.raises(ValueError):
-        recipient_levels("township")
+        recipient_levels("village")
 
 
 def test_escalation_target_clamps_at_top():

@@ -2,7 +2,7 @@
 
 - county: its own tasks (owner or fan-out unit is the county);
 - city: its own and its counties' (counties whose superior is the city today);
-- department: the tasks of its domains, and its own;
+- department: the tasks of its domains owned by units of its province, and its own;
 - office: all.
 
 A task outside the scope is reported as not found (404), never as forbidden, so its existence
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from rollout.errors import NotFound
 from rollout.models import Domain, Milestone, Organization, Plan, TrackedTask
+from rollout.models.organization import department_code
 from rollout.workflow import Actor, Role
 
 
@@ -31,11 +32,17 @@ def scope_condition(session: Session, actor: Actor) -> sa.ColumnElement[bool] | 
         )
         codes = [actor.org_code, *kids]
     else:
-        domains = list(
-            session.exec(select(Domain.key).where(Domain.department_code == actor.org_code))
-        )
+        org = session.get(Organization, actor.org_code)
+        prov = org.province if org is not None else ""
+        domains = [
+            key for key, dept in session.exec(select(Domain.key, Domain.department_key))
+            if department_code(prov, dept) == actor.org_code
+        ]
+        in_province = select(Organization.code).where(Organization.province_code == prov)
         return sa.or_(
-            col(TrackedTask.domain_key).in_(domains), col(TrackedTask.org_code) == actor.org_code
+            sa.and_(col(TrackedTask.domain_key).in_(domains),
+                    col(TrackedTask.org_code).in_(in_province)),
+            col(TrackedTask.org_code) == actor.org_code,
         )
     return sa.or_(col(TrackedTask.org_code).in_(codes), col(TrackedTask.unit_code).in_(codes))
 

@@ -23,7 +23,7 @@ from rollout.cli.base import (
     working_calendar,
 )
 from rollout.errors import RolloutError
-from rollout.models import TASK_STATE_LABELS, AuditEvent, Milestone, TrackedTask
+from rollout.models import TASK_STATE_LABELS, AuditEvent, Milestone, Organization, TrackedTask
 from rollout.plans.registry import find_org, office_of
 from rollout.workflow import Action, Actor, role_for, transition, waiting_for
 
@@ -85,7 +85,7 @@ def task_show(
 def _act(action: Action):
     def command(
         ref: Annotated[str, typer.Argument(help="任务编号或 key")],
-        as_org: Annotated[str | None, typer.Option("--as", help="以哪个单位办理（代码或名称），默认省政务公开办")] = None,
+        as_org: Annotated[str | None, typer.Option("--as", help="以哪个单位办理（代码或名称），默认任务所在省的政务公开办")] = None,
         person: Annotated[str, typer.Option("--by", help="经办人")] = "cli",
         note: Annotated[str | None, typer.Option("--note", help="佐证链接 / 退回意见 / 理由")] = None,
         due: Annotated[str | None, typer.Option("--due", help="退回改正的新截止日 YYYY-MM-DD")] = None,
@@ -97,7 +97,9 @@ def _act(action: Action):
         new_due = parse_day(due) if due else None
         with db.unit_of_work(engine_for(database)) as session:
             task = _find_task(session, ref)
-            org = find_org(session, as_org) if as_org else office_of(session)
+            owner = session.get(Organization, task.org_code)
+            org = (find_org(session, as_org) if as_org
+                   else office_of(session, owner.province if owner else None))
             actor = Actor(org_code=org.code, role=role_for(org), name=person)
             if new_due is not None and new_due < local_day(when):
                 raise RolloutError(f"新截止日 {new_due} 早于今天 {local_day(when)}", code="bad_due")

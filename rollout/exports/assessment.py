@@ -5,8 +5,9 @@ Rules (all counted at ``as_of``, an aware datetime; days are local Asia/Shanghai
 
 - A task counts for its owner (``TrackedTask.org_code``): city rows hold the cities' own tasks
   (``city_filing``, ``city_review``), county rows the county × domain tasks. In the department
-  table every task with a domain counts for that domain's department (``Domain.department_code``):
-  its own ``work_plan``/``dept_filing`` and every county's task of its domains.
+  table every task with a domain counts for that domain's department in the owner's province
+  (``department_code(owner.province, Domain.department_key)``): its own
+  ``work_plan``/``dept_filing`` and every county's task of its domains.
 - Waived (豁免) and cancelled tasks are listed in the detail but not counted.
 - Delivered (完成): state ``submitted`` or ``accepted`` with ``submitted_at <= as_of``. Lateness
   counts from the due day in force (按原定时间考核): ``TrackedTask.due_on``, which is the
@@ -47,6 +48,7 @@ from rollout.models import (
     TaskState,
     TrackedTask,
 )
+from rollout.models.organization import department_code
 
 STREAM_BATCH = 2_000
 
@@ -269,10 +271,11 @@ def assessment_rows(
         )
         if owner.kind in (OrgKind.city, OrgKind.county):
             _count(row_of(Group(owner.kind.value), owner.code), t, outcome, late_wd, eligible)
-        if dom is not None:
-            _count(row_of(Group.department, dom.department_code), t, outcome, late_wd, eligible)
+        dept_code = department_code(owner.province, dom.department_key) if dom else None
+        if dept_code is not None:
+            _count(row_of(Group.department, dept_code), t, outcome, late_wd, eligible)
         city = owner if owner.kind == OrgKind.city else orgs.get(owner.parent_code or "")
-        dept = orgs.get(dom.department_code) if dom else None
+        dept = orgs.get(dept_code) if dept_code else None
         table.details.append(
             DetailRow(
                 t.key, m.title, m.section, owner.code, owner.name,

@@ -34,8 +34,11 @@ class Organization(SQLModel, table=True):
 
     ``code``: the GB/T 2260 division code where it has one (6 digits; townships 9), else a stable
     ``<province>.<kind>.<key>`` code. ``parent_code``: its superior today (county → city → office;
-    department → office). ``aliases``: former division codes, space-separated.
+    department → office; township → county). ``aliases``: former division codes, space-separated.
     ``email``: the unit's own contact address (placeholders in bundled data).
+    ``province_code``: the 6-digit division code of the unit's province (``220000`` for every
+    unit of Jilin; the first two digits of ``code`` + ``0000``); None only for rows written
+    before it existed and not backfilled. Indexed: the sweep and the pages filter by province.
     """
 
     code: str = Field(primary_key=True, max_length=40)
@@ -47,6 +50,13 @@ class Organization(SQLModel, table=True):
     is_zone: bool = False
     aliases: str = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=200)
+    province_code: str | None = Field(default=None, max_length=12, index=True)
+
+    @property
+    def province(self) -> str:
+        """The unit's province code: ``province_code``, or for a row without one the first two
+        digits of ``code`` + ``0000`` (the rule the registry and migration 0012 use)."""
+        return self.province_code or self.code[:2] + "0000"
 
 
 class ParentPeriod(SQLModel, table=True):
@@ -64,10 +74,22 @@ class ParentPeriod(SQLModel, table=True):
     basis: str = Field(default="", max_length=400)
 
 
+def department_code(province_code: str, key: str) -> str:
+    """The stable code of a province's department with registry ``key``:
+    ``department_code("220000", "education") == "220000.dept.education"``."""
+    return f"{province_code}.dept.{key}"
+
+
 class Domain(SQLModel, table=True):
-    """One of the 26 pilot domains; ``department_code`` is the responsible provincial department."""
+    """One of the 26 pilot domains, shared by every province of the registry.
+
+    ``department_key``: the registry ``key`` of the responsible provincial department
+    (``education``, ``drc`` …); the department itself differs per province:
+    ``department_code(province_code, department_key)``
+    (``220000.dept.education``).
+    """
 
     key: str = Field(primary_key=True, max_length=60)
     name: str = Field(max_length=40)
-    department_code: str = Field(foreign_key="organization.code", index=True)
+    department_key: str = Field(max_length=60)
     position: int = 0

@@ -8,15 +8,18 @@ gk-<code>@example.org.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
 
 from rollout import db
+from rollout.calendar import TZ
 from rollout.models import Channel, Contact, TrackedTask
 from rollout.models.contact import WebhookKind
 from rollout.notifications.recipients import RecipientResolver
+from rollout.plans.fanout import instantiate_plan
 
 DAY = date(2020, 6, 16)
 
@@ -91,3 +94,49 @@ def test_contacts_are_read_when_the_resolver_is_made(jilin, levels_up):
     with Session(jilin) as s:
         assert _one(before, t, levels_up)[2] == "gk-220102@example.org"
         assert _one(RecipientResolver(s), t, levels_up)[2] == "new@nanguan.example.org"
+
+
+# -- two provinces (tests/data/two_provinces: 110000 with county 110101 under 110100; 220000
+#    with county 220102 under 220100 and its townships 220102001, 220102101) ------------------
+
+TWO_PROVINCES = Path(__file__).parents[1] / "data" / "two_provinces" / "plan.yaml"
+
+
+@pytest.fixture
+def two(engine, calendar):
+    with db.unit_of_work(engine) as s:
+        instantiate_plan(s, TWO_PROVINCES, now=datetime(2020, 3, 20, 9, 0, tzinfo=TZ),
+                         calendar=calendar)
+    return engine
+
+
+def test_escalation_tops_at_the_office_of_the_owners_province(two):
+    with Session(two) as s:
+        r = RecipientResolver(s)
+        county_b = _task(s, "catalog:110101:social_assistance")
+        assert [_one(r, county_b, k)[0] for k in range(5)] == [
+            "110101", "110101", "110100", "110000.office", "110000.office"]
+        assert _one(r, county_b, 3)[2] == "b-office@example.org"
+        county_a = _task(s, "acceptance:220103:social_assistance")
+        assert _one(r, county_a, 3)[0] == "220000.office"
+        dept_b = _task(s, "work_plan:110000:compulsory_education")
+        assert [_one(r, dept_b, k)[:2] for k in range(2)] == [
+            ("110000.dept.education", "compulsory_education"), ("110000.office", None)]
+        assert _one(r, dept_b, 0)[2] == "b-edu@example.org"
+        assert _one(r, _task(s, "training:110000"), 0)[0] == "110000.office"
+
+
+def test_township_chain_is_township_county_city_office(two):
+    with Session(two) as s:
+        r = RecipientResolver(s)
+        town = _task(s, "township_catalog:220102001:social_assistance")
+        assert r.chain(town, DAY) == [
+            ("220102001", "social_assistance"), ("220102", None), ("220100", None),
+            ("220000.office", None)]
+        assert [_one(r, town, k)[2] for k in range(4)] == [
+            "a-220102001@example.org", "a-220102@example.org", "a-220100@example.org",
+            "a-office@example.org"]
+        assert r.resolve(town, 0, DAY)[0].name == "甲一街道（社会救助）"
+        # a township without its own address: the placeholder the registry loader gives
+        other = _task(s, "township_catalog:220102101:compulsory_education")
+        assert _one(r, other, 0)[2] == "gk-220102101@example.org"

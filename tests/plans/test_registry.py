@@ -61,9 +61,11 @@ def test_registry_counts_and_departments(jilin):
         domains = s.exec(select(Domain)).all()
         assert len(domains) == 26
         dept_codes = {o.code for o in by_kind[OrgKind.department]}
-        assert all(d.department_code in dept_codes for d in domains)
+        assert all(f"220000.dept.{d.department_key}" in dept_codes for d in domains)
         # every one of the 18 departments is responsible for at least one domain
-        assert {d.department_code for d in domains} == dept_codes
+        assert {f"220000.dept.{d.department_key}" for d in domains} == dept_codes
+        # every unit is of 吉林省 (220000)
+        assert {o.province_code for o in orgs} == {"220000"}
         names = {d.name for d in domains}
         assert {"社会救助", "义务教育", "户籍管理", "财政预决算", "保障性住房"} <= names
 

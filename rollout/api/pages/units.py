@@ -39,6 +39,7 @@ from rollout.models import (
     TaskState,
     TrackedTask,
 )
+from rollout.models.organization import department_code
 from rollout.workflow import Role
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -96,17 +97,20 @@ def city_page(ctx: PageCtxDep, code: Code) -> HTMLResponse:
 
 def _to_accept(session: Session, org: Organization, plan_id: int) -> tuple[int, list]:
     """Submitted tasks waiting for ``org``'s acceptance or review (city: its counties' catalogs;
-    office: every acceptance; department: acceptances of its domains), first 100 and the count."""
+    office: every acceptance of its province; department: acceptances of its domains in its
+    province), first 100 and the count."""
     q = (select(TrackedTask, Milestone).join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
          .where(TrackedTask.plan_id == plan_id, TrackedTask.state == TaskState.submitted))
     if org.kind == OrgKind.city:
         kids = select(Organization.code).where(Organization.parent_code == org.code)
         q = q.where(Milestone.accepted_by == "city", col(TrackedTask.unit_code).in_(kids))
-    elif org.kind == OrgKind.office:
-        q = q.where(Milestone.accepted_by == "office")
-    elif org.kind == OrgKind.department:
-        domains = select(Domain.key).where(Domain.department_code == org.code)
-        q = q.where(Milestone.accepted_by == "office", col(TrackedTask.domain_key).in_(domains))
+    elif org.kind in (OrgKind.office, OrgKind.department):
+        in_province = select(Organization.code).where(Organization.province_code == org.province)
+        q = q.where(Milestone.accepted_by == "office", col(TrackedTask.org_code).in_(in_province))
+        if org.kind == OrgKind.department:
+            domains = [key for key, dept in session.exec(select(Domain.key, Domain.department_key))
+                       if department_code(org.province, dept) == org.code]
+            q = q.where(col(TrackedTask.domain_key).in_(domains))
     else:
         return 0, []
     total = session.exec(select(sa.func.count()).select_from(q.subquery())).one()
