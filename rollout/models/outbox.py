@@ -67,7 +67,7 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id")
-    task_id: int = Field(foreign_key="trackedtask.id", index=True)
+    task_id: int = Field(foreign_key="trackedtask.id")  # served by the UNIQUE key below
     due_on: date
     step_key: str = Field(max_length=40)
     kind: str = Field(max_length=20)

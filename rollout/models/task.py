@@ -35,6 +35,12 @@ TASK_STATE_LABELS: dict[TaskState, str] = {
 
 #: States in which the unit still owes work (reminders and escalations apply).
 OPEN_STATES = frozenset({TaskState.pending, TaskState.in_progress, TaskState.returned})
+#: ``OPEN_STATES`` as a SQL condition with literal values (``state IN ('in_progress', 'pending',
+#: 'returned')``): the predicate of the partial index ``ix_trackedtask_due``. A query written with
+#: this very text can use that index (a bound parameter cannot prove the predicate).
+OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES)))
+#: Tasks waiting for holiday data: the predicate of the partial index ``ix_trackedtask_waiting``.
+WAITING_SQL = "next_action_at IS NULL AND schedule_note IS NOT NULL"
 #: States that end the task.
 DONE_STATES = frozenset({TaskState.accepted, TaskState.waived})
 #: States in which a required task counts as delivered (plan ``requires``).
@@ -64,10 +70,18 @@ class TrackedTask(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("plan_id", "key"),
         sa.Index("ix_trackedtask_org_milestone_state", "org_code", "milestone_id", "state"),
+        # the sweep's two selects (rollout.sweep.select_due; migration 0013)
+        sa.Index("ix_trackedtask_due", "next_action_at", postgresql_where=sa.text(OPEN_STATES_SQL),
+                 sqlite_where=sa.text(OPEN_STATES_SQL)),
+        sa.Index("ix_trackedtask_waiting", "id", postgresql_where=sa.text(WAITING_SQL),
+                 sqlite_where=sa.text(WAITING_SQL)),
+        # the dashboards' overdue list, most days late first (rollout.api.pages.board; 0014)
+        sa.Index("ix_trackedtask_open_due", "plan_id", "due_on", "key",
+                 postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    plan_id: int = Field(foreign_key="plan.id", index=True)
+    plan_id: int = Field(foreign_key="plan.id")  # served by UNIQUE (plan_id, key)
     milestone_id: int = Field(foreign_key="milestone.id", index=True)
     key: str = Field(max_length=120)
     org_code: str = Field(foreign_key="organization.code")
@@ -83,7 +97,7 @@ class TrackedTask(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_aware())
     submitted_at: datetime | None = Field(default=None, sa_column=_aware())
     completed_at: datetime | None = Field(default=None, sa_column=_aware())
-    next_action_at: datetime | None = Field(default=None, sa_column=_aware(index=True))
+    next_action_at: datetime | None = Field(default=None, sa_column=_aware())
     last_step_key: str | None = Field(default=None, max_length=40)
     last_step_at: datetime | None = Field(default=None, sa_column=_aware())
     schedule_note: str | None = Field(default=None, max_length=200)

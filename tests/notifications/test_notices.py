@@ -101,3 +101,22 @@ def test_numbers_unique_and_gap_free_under_concurrency_pg(pg_url, calendar):
     with Session(engine) as s:
         numbers = sorted(s.exec(select(OutboxMessage.notice_number)).all())
     assert numbers == [format_notice_number("催办", 2020, n) for n in range(1, 161)]
+
+
+def test_a_batch_with_rows_that_exist_keeps_the_numbers_gap_free(jilin):
+    from rollout.notifications.notices import NoticeDraft, enqueue_drafts
+
+    a, b, c, d = _catalog_tasks(jilin, 4)
+    with db.unit_of_work(jilin) as s:
+        assert enqueue_notice(s, b, R10, TO, NOW).notice_number == "催办〔2020〕0001号"
+    with db.unit_of_work(jilin) as s:
+        # b's row exists: 4 drafts take 4 numbers first, 3 rows go in, one number goes back
+        done = enqueue_drafts(s, [NoticeDraft(t, R10, TO) for t in (a, b, c, d)], NOW)
+        assert len(done.pending) == 3
+    with Session(jilin) as s:
+        rows = s.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert [(r.task_id, r.notice_number) for r in rows] == [
+            (b.id, "催办〔2020〕0001号"), (a.id, "催办〔2020〕0002号"),
+            (c.id, "催办〔2020〕0003号"), (d.id, "催办〔2020〕0004号")]
+        counter = s.exec(select(NoticeCounter)).one()
+        assert counter.last_number == 4

@@ -1,0 +1,69 @@
+"""The transactional deadline sweep: due steps of open tasks become outbox rows, exactly once.
+
+One call of ``sweep`` handles one batch of tasks (ordered by id, after a cursor) in the caller's
+transaction; the edge (the Prefect flow, ``rollout sweep``) loops, one unit of work per batch,
+passing ``SweepReport.last_id`` on until ``SweepReport.done``.
+
+Per task (DESIGN.md "Sweep"; issue 3, item 3):
+
+- Selected: state pending / in_progress / returned, and ``next_action_at <= now``, or no
+  ``next_action_at`` but a ``schedule_note`` (waiting for holiday data: retried every sweep, so a
+  task proceeds as soon as the year's data is there). Submitted, accepted, waived and cancelled
+  tasks get nothing.
+- Due: the steps of its schedule (``rollout.deadlines.iter_steps``, the rule of ``due_steps``)
+  with cursor < at <= now, the cursor being ``next_action_at`` (inclusive) or, for a waiting
+  task, the later of ``last_step_at`` and ``submitted_at``. The latest due step is written as a
+  pending numbered notice to its recipients (``rollout.notifications``), the earlier ones as
+  ``skipped`` rows (the system was down: record, don't send).
+- The task's ``next_action_at`` moves to the first step after ``now``; ``last_step_key`` /
+  ``last_step_at`` to the latest due step. A schedule reaching a year without holiday data
+  (``MissingHolidayData``) sends what it could compute, sets ``next_action_at`` None and
+  ``schedule_note`` "等待节假日数据（YYYY年）", and is reported; the rest of the batch goes on.
+
+Set-based, per batch (issue 6, item 2). Tasks of one milestone with the same due day,
+``next_action_at``, reload cursor and note get the same decision (``decision_key``), so
+``decide`` runs once per group (a day's 50,000 due tasks make a handful of groups) and each group
+is advanced by one UPDATE; the outbox rows of a step go in as one multi-row INSERT per chunk
+(``rollout.notifications.notices.enqueue_step_notices``). The selects are served by partial
+indexes (``ix_trackedtask_due``, ``ix_trackedtask_waiting``; migration 0013; ``due_queries``).
+``province_code`` limits a batch to the tasks owned in one province (the flow sweeps provinces
+side by side).
+
+Lost updates. Each group's UPDATE is conditional on what the sweep read: ``WHERE id IN (:ids)
+AND state IN (open) AND next_action_at = :read`` (``IS NULL`` for a waiting task) ``RETURNING
+id``. The UPDATE runs first; outbox rows are written only for the ids it returned. On
+PostgreSQL (READ COMMITTED) a unit that submitted a task after the sweep read it makes the
+UPDATE skip that row (it re-checks the committed row), so no notice goes out for it; a second
+sweep running at once finds ``next_action_at`` moved and writes nothing either. On SQLite every
+write transaction starts with ``BEGIN IMMEDIATE`` (``rollout.db``), so the read and the write
+already see one state. Row locks are taken in id order: on PostgreSQL the batch first locks its
+open tasks with ``SELECT … ORDER BY id FOR NO KEY UPDATE`` (the group UPDATEs then run in group
+order on rows already held), so concurrent sweeps, and writers that lock in id order, cannot
+deadlock with it.
+
+Exactly once and gap-free: the outbox's UNIQUE (task, due day, step, channel) with ``ON CONFLICT
+DO NOTHING``, and notice numbers taken in the same transaction (``rollout.notifications.notices``).
+
+``version`` is not bumped: it is the optimistic-concurrency token of user transitions
+(``rollout.workflow``); a schedule-only change must not make a clerk's transition fail with 409.
+The conditional UPDATE above is the sweep's own guard. Domain functions: they take a
+``Session`` and never commit; ``now`` is an aware datetime passed in.
+"""
+
+from rollout.sweep.batch import (
+    DEFAULT_BATCH_SIZE,
+    SweepReport,
+    advance,
+    due_queries,
+    select_due,
+    sweep,
+    sweep_tasks,
+)
+from rollout.sweep.decide import TaskOutcome, decide, decision_key, reload_cursor, waiting_note
+from rollout.sweep.reproject import ReloadReport, reproject
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE", "ReloadReport", "SweepReport", "TaskOutcome", "advance", "decide",
+    "decision_key", "due_queries", "reload_cursor", "reproject", "select_due", "sweep",
+    "sweep_tasks", "waiting_note",
+]

@@ -1,0 +1,266 @@
+"""One batch of the sweep against the database: select the due tasks, advance them with
+conditional UPDATEs, write their outbox rows (the guarantees: ``rollout.sweep``)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlmodel import Session, col, select
+
+from rollout.calendar import WorkingCalendar, local_day
+from rollout.deadlines import DeadlinePolicy
+from rollout.models import Milestone, Organization, OutboxStatus, TrackedTask
+from rollout.models.task import OPEN_STATES_SQL, WAITING_SQL
+from rollout.notifications.notices import StepNotices, enqueue_step_notices
+from rollout.notifications.recipients import Recipient, RecipientResolver
+from rollout.sweep.decide import TaskOutcome, decide, decision_key
+
+DEFAULT_BATCH_SIZE = 10_000
+"""Due tasks per batch (one unit of work each). Each batch pays a fixed cost, mostly reading the
+recipient registry (``RecipientResolver``, once per unit of work). Measured on PostgreSQL with
+774,432 tasks, 36,555 due (bench/sweep.py, loaded 2-core machine): batches of 1,000 took 8.0 s
+of CPU in the sweep's process, 10,000 2.0 s, 50,000 1.6 s; peak RSS 97 / 120 / 181 MiB."""
+
+
+@dataclass
+class SweepReport:
+    """What one or more sweep batches did.
+
+    ``created``: pending notice rows written; ``skipped``: rows recorded as skipped (missed
+    steps); ``tasks``: tasks whose schedule the sweep advanced; ``waiting_for_holiday_data``:
+    keys of tasks whose schedule reaches a year without holiday data; ``changed_concurrently``:
+    tasks left alone because another transaction changed them after they were read;
+    ``batches``: batches run. ``last_id`` / ``done``: the cursor for the next batch.
+    """
+
+    created: int = 0
+    skipped: int = 0
+    tasks: int = 0
+    waiting_for_holiday_data: list[str] = field(default_factory=list)
+    changed_concurrently: int = 0
+    batches: int = 0
+    last_id: int = 0
+    done: bool = True
+
+    def add(self, other: SweepReport) -> None:
+        """Fold a later batch's report into this one (counts add, the cursor moves on)."""
+        self.created += other.created
+        self.skipped += other.skipped
+        self.tasks += other.tasks
+        self.waiting_for_holiday_data += other.waiting_for_holiday_data
+        self.changed_concurrently += other.changed_concurrently
+        self.batches += other.batches
+        self.last_id, self.done = other.last_id, other.done
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data (the CLI's ``--format json``, the flow's result)."""
+        return {
+            "created": self.created,
+            "skipped": self.skipped,
+            "tasks": self.tasks,
+            "waiting_for_holiday_data": sorted(self.waiting_for_holiday_data),
+            "changed_concurrently": self.changed_concurrently,
+            "batches": self.batches,
+        }
+
+
+T = TrackedTask.__table__
+"""The ``trackedtask`` table (Core): the sweep reads and writes plain rows, no ORM objects."""
+TASK_COLUMNS = (
+    T.c.id, T.c.key, T.c.plan_id, T.c.milestone_id, T.c.org_code, T.c.domain_key,
+    T.c.due_on, T.c.next_action_at, T.c.last_step_at, T.c.submitted_at, T.c.schedule_note,
+)
+"""What the sweep reads of a task (Core columns: plain rows, no ORM objects)."""
+_ID_CHUNK = 5000  # ids bound per ``IN (...)`` on SQLite (32,766 variables at most)
+
+
+def due_queries(
+    now: datetime, *, after_id: int = 0, limit: int = DEFAULT_BATCH_SIZE,
+    province_code: str | None = None,
+) -> tuple[sa.Select, sa.Select]:
+    """The two selects of ``select_due`` (for ``EXPLAIN``): open tasks with ``next_action_at <=
+    now``, served by the partial index ``ix_trackedtask_due`` (the state condition is written
+    as that index's literal predicate ``OPEN_STATES_SQL``, which a bound parameter could not
+    prove), and open tasks waiting for holiday data (``ix_trackedtask_waiting``); each with
+    id > ``after_id``, in id order, at most ``limit`` rows. ``province_code`` (``"220000"``):
+    only tasks whose owner has that ``Organization.province_code``; None: every task."""
+    def one(cond: sa.ColumnElement[bool]) -> sa.Select:
+        q = sa.select(*TASK_COLUMNS).where(T.c.id > after_id, sa.text(OPEN_STATES_SQL), cond)
+        if province_code is not None:
+            org = Organization.__table__
+            q = q.where(T.c.org_code.in_(
+                sa.select(org.c.code).where(org.c.province_code == province_code)))
+        return q.order_by(T.c.id).limit(limit)
+
+    return one(T.c.next_action_at <= now), one(sa.text(WAITING_SQL))
+
+
+def select_due(
+    session: Session,
+    now: datetime,
+    *,
+    after_id: int = 0,
+    limit: int = DEFAULT_BATCH_SIZE,
+    province_code: str | None = None,
+) -> list[Any]:
+    """Up to ``limit`` tasks to sweep at aware ``now`` with id > ``after_id``, in id order, as
+    rows with the attributes of ``TrackedTask`` the sweep needs (plain read, no lock): the two
+    selects of ``due_queries`` merged in id order. ``province_code``: as in ``due_queries``."""
+    due_q, waiting_q = due_queries(now, after_id=after_id, limit=limit,
+                                   province_code=province_code)
+    due = session.execute(due_q).all()
+    waiting = session.execute(waiting_q).all()
+    if not waiting:
+        return due
+    return list(heapq.merge(due, waiting, key=lambda t: t.id))[:limit]
+
+
+def advance(session: Session, outcome: TaskOutcome, ids: Sequence[int] | None = None) -> list[int]:
+    """The conditional UPDATE (see "Lost updates") of the tasks ``ids`` (default: the outcome's
+    own task), which must share ``outcome.task``'s ``decision_key``; returns the ids it matched,
+    ascending. One statement (PostgreSQL: ``id = ANY(:ids)``; SQLite: ``IN`` lists of
+    ``_ID_CHUNK``) with ``RETURNING id``.
+
+    A no-op outcome (nothing due, nothing moved) updates nothing and returns [].
+    """
+    t = outcome.task
+    values: dict[str, Any] = {"next_action_at": outcome.next_at, "schedule_note": outcome.note}
+    if outcome.latest is not None:
+        values |= {"last_step_key": outcome.latest.key, "last_step_at": outcome.latest.at}
+    elif (outcome.next_at, outcome.note) == (t.next_action_at, t.schedule_note):
+        return []
+    ids = sorted(ids) if ids is not None else [t.id]
+    read = T.c.next_action_at
+    guard = sa.and_(
+        sa.text(OPEN_STATES_SQL),
+        read.is_(None) if t.next_action_at is None else read == t.next_action_at,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        chunks = [_any_id(ids)]
+    else:
+        chunks = [T.c.id.in_(ids[i : i + _ID_CHUNK]) for i in range(0, len(ids), _ID_CHUNK)]
+    matched: list[int] = []
+    for which in chunks:
+        stmt = sa.update(T).where(which, guard).values(**values).returning(T.c.id)
+        matched += session.execute(stmt).scalars().all()
+    return sorted(matched)
+
+
+def _any_id(ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """PostgreSQL ``trackedtask.id = ANY(:ids)``, the ids bound as one integer array. (Not as
+    a text literal cast to ``integer[]``: that cast is not folded into a constant at planning,
+    so a sequential scan compares every row with the whole list; with the array bound, the
+    planner hashes it or walks the primary key.)"""
+    return T.c.id == sa.any_(sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Integer)))
+
+
+def _lock_in_id_order(session: Session, ids: list[int]) -> None:
+    """PostgreSQL: lock the open ones of ``ids`` in id order (``SELECT … ORDER BY id FOR NO
+    KEY UPDATE``, the lock an UPDATE of non-key columns takes) before the per-decision UPDATEs,
+    which would otherwise lock in decision order: concurrent sweeps then take row locks in one
+    order and cannot deadlock. SQLite needs nothing: the write transaction holds the database's
+    write lock from its start."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        sa.select(T.c.id).where(_any_id(ids), sa.text(OPEN_STATES_SQL))
+        .order_by(T.c.id).with_for_update(key_share=True)
+    ).all()
+
+
+def policies_of(session: Session, milestone_ids: set[int]) -> dict[int, DeadlinePolicy]:
+    """Milestone id → its ``DeadlinePolicy`` (validated from ``Milestone.policy``)."""
+    rows = session.exec(select(Milestone).where(col(Milestone.id).in_(sorted(milestone_ids))))
+    return {m.id: DeadlinePolicy.model_validate(m.policy) for m in rows}  # type: ignore[misc]
+
+
+def sweep_tasks(
+    session: Session, tasks: list[Any], now: datetime, calendar: WorkingCalendar
+) -> SweepReport:
+    """Sweep ``tasks`` (rows from ``select_due``, read earlier in this or another transaction)
+    at ``now``: decide once per ``decision_key`` group, advance each group with one conditional
+    UPDATE, then write the outbox rows of the tasks it matched. Returns the counts (``batches``
+    0, cursor not set)."""
+    report = SweepReport()
+    if not tasks:
+        return report
+    policies = policies_of(session, {t.milestone_id for t in tasks})
+    groups: dict[tuple, list[Any]] = {}
+    for task in tasks:
+        groups.setdefault(decision_key(task), []).append(task)
+    _lock_in_id_order(session, sorted(t.id for t in tasks))
+    sent: list[tuple[TaskOutcome, list[Any]]] = []
+    for members in groups.values():
+        outcome = decide(members[0], policies[members[0].milestone_id], calendar, now)
+        if outcome.missing_year is not None:
+            report.waiting_for_holiday_data += [t.key for t in members]
+        matched = advance(session, outcome, [t.id for t in members])
+        report.tasks += len(matched)
+        if outcome.latest is not None:
+            report.changed_concurrently += len(members) - len(matched)
+            if matched:
+                hit = set(matched)
+                sent.append((outcome, [t for t in members if t.id in hit]))
+    if not sent:
+        return report
+    resolver = RecipientResolver(session, {t.org_code for _, members in sent for t in members})
+    today = local_day(now)
+    cache: dict[tuple[str, str | None, int], list[Recipient]] = {}
+
+    def targets(members: list[Any], levels_up: int) -> list[tuple[int, Recipient]]:
+        out = []
+        for task in members:
+            key = (task.org_code, task.domain_key, levels_up)
+            if key not in cache:
+                cache[key] = resolver.resolve(task, levels_up, today)
+            out += [(task.id, r) for r in cache[key]]
+        return out
+
+    notices: list[StepNotices] = []
+    for outcome, members in sent:
+        t = outcome.task
+        members.sort(key=lambda m: m.id)
+        for step in outcome.skipped:
+            notices.append(StepNotices(t.plan_id, t.due_on, step, targets(members, step.levels_up),
+                                       OutboxStatus.skipped))
+        latest = outcome.latest
+        assert latest is not None
+        notices.append(StepNotices(t.plan_id, t.due_on, latest, targets(members, latest.levels_up)))
+    written = enqueue_step_notices(session, notices, now)
+    report.created, report.skipped = len(written.pending), len(written.skipped)
+    return report
+
+
+def sweep(
+    session: Session,
+    now: datetime,
+    calendar: WorkingCalendar,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    after_id: int = 0,
+    province_code: str | None = None,
+) -> SweepReport:
+    """Sweep one batch: up to ``batch_size`` due tasks with id > ``after_id`` at aware ``now``
+    (only tasks owned in province ``province_code``, e.g. ``"220000"``, when given).
+
+    Returns the batch's report with ``batches`` 1, ``last_id`` (pass it as ``after_id`` to the
+    next call) and ``done`` (no more tasks after this batch). Raises ``ValueError`` on a naive
+    ``now`` or a ``batch_size`` < 1. Never commits: the edge commits each batch.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be an aware datetime, got {now!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tasks = select_due(session, now, after_id=after_id, limit=batch_size,
+                       province_code=province_code)
+    report = sweep_tasks(session, tasks, now, calendar)
+    report.batches = 1
+    report.last_id = tasks[-1].id if tasks else after_id
+    report.done = len(tasks) < batch_size
+    return report
