@@ -1,6 +1,8 @@
 """Progress of a plan: per-milestone counts of tasks by outcome, as of a given time.
 
-One aggregate query over ``TrackedTask`` grouped by milestone (indexed on milestone and state).
+One aggregate query over the pre-aggregated ``TaskCount`` rows (``rollout.models.summary``, kept
+exact by triggers), not over the tasks: at 774,432 tasks on PostgreSQL (2 cores, load 5-6) the
+GROUP BY over ``TrackedTask`` took about 1.1 s, the summary 65-105 ms (``bench/dashboard.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from rollout.models import (
     Milestone,
     Organization,
     Plan,
+    TaskCount,
     TaskState,
-    TrackedTask,
 )
 
 
@@ -46,11 +48,13 @@ class MilestoneProgress:
 
 
 def _in(states: frozenset[TaskState]) -> sa.ColumnElement[bool]:
-    return col(TrackedTask.state).in_([s.value for s in states])
+    return col(TaskCount.state).in_(
+        sa.bindparam(None, sorted(s.value for s in states), expanding=True, literal_execute=True)
+    )
 
 
 def _count(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, TaskCount.n), else_=0)), 0)
 
 
 def plan_progress(
@@ -59,25 +63,25 @@ def plan_progress(
     """Per-milestone progress of ``plan`` at ``as_of`` (aware), in plan order.
 
     ``unit_codes``: only tasks whose unit (the fan-out unit, else the owner) is one of these
-    codes, e.g. a city and its counties (see ``city_units``).
+    codes, e.g. a city and its counties (see ``city_units``). The counts equal a COUNT over
+    ``TrackedTask`` with the same conditions (``tests/test_progress.py``).
     """
-    unit = sa.func.coalesce(TrackedTask.unit_code, TrackedTask.org_code)
     is_open = _in(OPEN_STATES)
     q = (
         select(
-            TrackedTask.milestone_id,
-            _count(col(TrackedTask.state) != TaskState.cancelled.value),
+            TaskCount.milestone_id,
+            _count(col(TaskCount.state) != TaskState.cancelled.value),
             _count(_in(DONE_STATES)),
-            _count(col(TrackedTask.state) == TaskState.submitted.value),
+            _count(col(TaskCount.state) == TaskState.submitted.value),
             _count(is_open),
-            _count(sa.and_(is_open, col(TrackedTask.due_at) < as_of)),
-            _count(sa.and_(is_open, col(TrackedTask.schedule_note).is_not(None))),
+            _count(sa.and_(is_open, col(TaskCount.due_at) < as_of)),
+            _count(sa.and_(is_open, col(TaskCount.waiting))),
         )
-        .where(TrackedTask.plan_id == plan.id)
-        .group_by(TrackedTask.milestone_id)
+        .where(TaskCount.plan_id == plan.id)
+        .group_by(TaskCount.milestone_id)
     )
     if unit_codes is not None:
-        q = q.where(unit.in_(sorted(unit_codes)))
+        q = q.where(col(TaskCount.unit_code).in_(sorted(unit_codes)))
     counts = {row[0]: [int(v) for v in row[1:]] for row in session.exec(q)}
     milestones = session.exec(
         select(Milestone).where(Milestone.plan_id == plan.id).order_by(Milestone.position)

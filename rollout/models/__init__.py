@@ -51,6 +51,7 @@ from rollout.models.outbox import (
 )
 from rollout.models.plan import Milestone, Plan
 from rollout.models.review import ReviewPacket
+from rollout.models.summary import DeliveredCount, TaskCount
 from rollout.models.task import (
     DELIVERED_STATES,
     DONE_STATES,
@@ -90,6 +91,7 @@ __all__ = [
     "ReviewDecision",
     "Channel",
     "Contact",
+    "DeliveredCount",
     "Digest",
     "DigestStatus",
     "JobLease",
@@ -114,6 +116,7 @@ __all__ = [
     "User",
     "WebSession",
     "TASK_STATE_LABELS",
+    "TaskCount",
     "TaskState",
     "TrackedTask",
 ]

@@ -1,4 +1,7 @@
-"""The numbers behind the dashboard and the city page, each from one aggregate query.
+"""The numbers behind the dashboard and the city page, each from one aggregate query over the
+pre-aggregated ``TaskCount`` rows (``rollout.models.summary``: exact, kept by triggers) instead of
+the tasks: about 80,000 rows for 774,432 tasks; the matrix itself has about 39,000 cells there
+(``bench/dashboard.py`` measures it).
 
 A task's status on a page (``STATUS_LABELS``), as of ``now``:
 
@@ -30,6 +33,7 @@ from rollout.models import (
     Organization,
     OrgKind,
     Plan,
+    TaskCount,
     TaskState,
     TrackedTask,
 )
@@ -98,20 +102,28 @@ def task_status(task: TrackedTask, now: datetime, soon_on: date) -> str:
 
 
 def _sum(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, TaskCount.n), else_=0)), 0)
+
+
+def _states(column: sa.ColumnElement, states: frozenset[TaskState]) -> sa.ColumnElement[bool]:
+    """``column IN (...)`` with the values written into the SQL (so a partial index on
+    ``OPEN_STATES`` can be proven on SQLite and with PostgreSQL's generic plans)."""
+    values = sorted(s.value for s in states)
+    return column.in_(sa.bindparam(None, values, expanding=True, literal_execute=True))
 
 
 def status_sums(now: datetime, soon_on: date) -> list[sa.ColumnElement[int]]:
-    """SQL sums over ``TrackedTask`` rows, one per status in ``STATUS_ORDER``."""
-    state = col(TrackedTask.state)
-    owed = state.in_([s.value for s in OPEN_STATES])
-    late = sa.and_(owed, col(TrackedTask.due_at) < now)
-    soon = sa.and_(owed, col(TrackedTask.due_at) >= now, col(TrackedTask.due_on) <= soon_on)
+    """SQL sums over ``TaskCount`` rows (each weighted by its ``n``), one per status in
+    ``STATUS_ORDER``."""
+    state = col(TaskCount.state)
+    owed = _states(state, OPEN_STATES)
+    late = sa.and_(owed, col(TaskCount.due_at) < now)
+    soon = sa.and_(owed, col(TaskCount.due_at) >= now, col(TaskCount.due_on) <= soon_on)
     return [
         _sum(late), _sum(soon),
-        _sum(sa.and_(owed, col(TrackedTask.due_at) >= now, col(TrackedTask.due_on) > soon_on)),
+        _sum(sa.and_(owed, col(TaskCount.due_at) >= now, col(TaskCount.due_on) > soon_on)),
         _sum(state == TaskState.submitted.value),
-        _sum(state.in_([s.value for s in DONE_STATES])),
+        _sum(_states(state, DONE_STATES)),
     ]
 
 
@@ -145,37 +157,50 @@ def load_board(
     session: Session, plan: Plan, now: datetime, calendar: WorkingCalendar,
     units: set[str] | None = None,
 ) -> Board:
-    """The board of ``plan`` at ``now`` (aware): one GROUP BY over tasks joined to their units.
+    """The board of ``plan`` at ``now`` (aware): one GROUP BY (unit, milestone) over the
+    pre-aggregated task counts (``TaskCount``, kept exact by triggers); units' kinds and cities
+    and milestone keys are looked up in Python (no join over the ~80,000 count rows of a
+    million tasks).
 
     ``units``: only these unit codes (e.g. a city and its counties).
     """
     soon_on = soon_limit(now.astimezone(TZ).date(), calendar)
-    unit = sa.func.coalesce(TrackedTask.unit_code, TrackedTask.org_code)
+    milestones = list(session.exec(
+        select(Milestone).where(Milestone.plan_id == plan.id).order_by(col(Milestone.position))
+    ))
+    key_of = {m.id: m.key for m in milestones}
+    parent_of = dict(session.exec(
+        select(Organization.code, Organization.parent_code)
+        .where(Organization.kind == OrgKind.county.value)
+    ).all())
+    cities = set(session.exec(select(Organization.code).where(Organization.kind == OrgKind.city.value)))
+    unit = col(TaskCount.unit_code)
     q = (
-        select(unit, Organization.kind, Organization.parent_code, Milestone.key,
-               *status_sums(now, soon_on))
-        .join(Organization, col(Organization.code) == unit)
-        .join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-        .where(TrackedTask.plan_id == plan.id, col(TrackedTask.state) != TaskState.cancelled.value)
-        .group_by(unit, Organization.kind, Organization.parent_code, Milestone.key)
+        select(unit, TaskCount.milestone_id, *status_sums(now, soon_on))
+        .where(TaskCount.plan_id == plan.id, col(TaskCount.state) != TaskState.cancelled.value)
+        .group_by(unit, TaskCount.milestone_id)
     )
     if units is not None:
         q = q.where(unit.in_(sorted(units)))
     cells: dict[tuple[str, str], Cell] = {}
     city_of: dict[str, str] = {}
-    by_milestone: dict[str, Cell] = defaultdict(Cell)
-    for code, kind, parent, key, *counts in session.exec(q):
-        c = Cell(**dict(zip(STATUS_ORDER, (int(v) for v in counts), strict=True)))
-        cells[(code, key)] = c
-        by_milestone[key].add(c)
-        if kind == OrgKind.county and parent:
-            city_of[code] = parent
-        elif kind == OrgKind.city:
+    totals: dict[str, list[int]] = defaultdict(lambda: [0] * len(STATUS_ORDER))
+    for code, milestone_id, *counts in session.connection().execute(q):  # Core rows: no ORM
+        if not any(counts):  # only count rows that fell to 0 (tasks moved or deleted)
+            continue
+        key = key_of[milestone_id]
+        late, soon, later, submitted, done = counts  # STATUS_ORDER
+        cells[(code, key)] = Cell(done=done, submitted=submitted, overdue=late, soon=soon,
+                                  later=later)
+        total = totals[key]
+        for i, v in enumerate(counts):
+            total[i] += v
+        if parent_of.get(code):
+            city_of[code] = parent_of[code]
+        elif code in cities:
             city_of[code] = code
-    milestones = list(session.exec(
-        select(Milestone).where(Milestone.plan_id == plan.id).order_by(col(Milestone.position))
-    ))
-    return Board(milestones, cells, city_of, dict(by_milestone))
+    by_milestone = {k: Cell(**dict(zip(STATUS_ORDER, v, strict=True))) for k, v in totals.items()}
+    return Board(milestones, cells, city_of, by_milestone)
 
 
 @dataclass(frozen=True)
@@ -233,13 +258,17 @@ def overdue_tasks(
 ) -> tuple[int, list[LateTask]]:
     """The open tasks past their due day at ``now``, most days late first (then by key), at most
     ``limit``; with their total count. ``days_late``: working days in (due day, today] (0 for a
-    task late only by a weekend or holiday so far)."""
-    owed = col(TrackedTask.state).in_([s.value for s in OPEN_STATES])
+    task late only by a weekend or holiday so far). The total comes from ``TaskCount``; the list
+    walks the partial index ``ix_trackedtask_open_due`` in due-day order."""
+    owed = _states(col(TrackedTask.state), OPEN_STATES)
     cond = sa.and_(TrackedTask.plan_id == plan.id, owed, col(TrackedTask.due_at) < now)
+    counted = sa.and_(TaskCount.plan_id == plan.id, _states(col(TaskCount.state), OPEN_STATES),
+                      col(TaskCount.due_at) < now)
     if units is not None:
         unit = sa.func.coalesce(TrackedTask.unit_code, TrackedTask.org_code)
         cond = sa.and_(cond, unit.in_(sorted(units)))
-    total = session.exec(select(sa.func.count()).select_from(TrackedTask).where(cond)).one()
+        counted = sa.and_(counted, col(TaskCount.unit_code).in_(sorted(units)))
+    total = session.exec(select(sa.func.coalesce(sa.func.sum(TaskCount.n), 0)).where(counted)).one()
     owner = sa.orm.aliased(Organization)
     about = sa.orm.aliased(Organization)
     rows = session.exec(
@@ -250,7 +279,7 @@ def overdue_tasks(
         .outerjoin(about, about.code == TrackedTask.unit_code)
         .outerjoin(Domain, col(Domain.key) == TrackedTask.domain_key)
         .where(cond)
-        .order_by(col(TrackedTask.due_on), col(TrackedTask.key))
+        .order_by(col(TrackedTask.plan_id), col(TrackedTask.due_on), col(TrackedTask.key))
         .limit(limit)
     ).all()
     today = now.astimezone(TZ).date()

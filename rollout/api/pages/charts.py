@@ -6,7 +6,7 @@
 - ``cities_svg``: the cities compared by share of their (and their counties') tasks done.
 
 Delivered = submitted, accepted or waived, dated by ``submitted_at`` (else ``completed_at``) in
-local days (``delivered_by_day``: one GROUP BY). Every text is escaped.
+local days (``delivered_by_day``: the pre-aggregated ``DeliveredCount``). Every text is escaped.
 """
 
 from __future__ import annotations
@@ -15,39 +15,28 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
 
 from rollout.api.pages.board import Cell
-from rollout.models import DELIVERED_STATES, Milestone, Plan, TrackedTask
+from rollout.models import DeliveredCount, Milestone, Plan
 
 COLORS = {"done": "#2e7d32", "submitted": "#81c784", "soon": "#f9a825", "overdue": "#c62828",
           "later": "#9e9e9e", "none": "#e0e0e0"}
 TODAY = "#1565c0"
 
 
-def _local_day(session: Session, at: sa.ColumnElement) -> sa.ColumnElement:
-    """SQL: the Asia/Shanghai local day of a UTC-stored aware time column."""
-    if session.get_bind().dialect.name == "sqlite":
-        return sa.func.date(at, "+8 hours")
-    return sa.cast(sa.func.timezone("Asia/Shanghai", at), sa.Date)
-
-
 def delivered_by_day(session: Session, plan: Plan) -> dict[str, list[tuple[date, int]]]:
-    """Milestone key → [(local day, tasks delivered that day)] in day order."""
-    at = sa.func.coalesce(TrackedTask.submitted_at, TrackedTask.completed_at)
-    day = _local_day(session, at)
+    """Milestone key → [(local day, tasks delivered that day)] in day order, from the
+    pre-aggregated ``DeliveredCount`` rows (kept exact by triggers)."""
     rows = session.exec(
-        select(Milestone.key, day, sa.func.count())
-        .join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-        .where(TrackedTask.plan_id == plan.id, at.is_not(None),
-               col(TrackedTask.state).in_([s.value for s in DELIVERED_STATES]))
-        .group_by(Milestone.key, day)
+        select(Milestone.key, DeliveredCount.delivered_on, DeliveredCount.n)
+        .join(Milestone, col(Milestone.id) == DeliveredCount.milestone_id)
+        .where(DeliveredCount.plan_id == plan.id, col(DeliveredCount.n) > 0)
     ).all()
     out: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for key, d, n in rows:
-        out[key].append((d if isinstance(d, date) else date.fromisoformat(str(d)), int(n)))
+        out[key].append((d, int(n)))
     return {k: sorted(v) for k, v in out.items()}
 
 
