@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     ``holiday_dirs``: extra folders of holiday override files (``YYYY.yaml``), searched before the
     ones bundled in the package.
     ``smtp_*`` / ``mail_*`` / ``webhook_*`` / ``dispatch_*``: the outbox dispatcher
-    (``rollout.notifications.dispatch.DispatchConfig``): rate in messages per second, backoff
+    (``rollout.notifications.dispatch.DispatchConfig``): digests per batch, connections in
+    flight at once, rate in messages per second, backoff
     ``base * 2**(attempts-1)`` capped, a claim lease, and a settle delay after a row is written
     before it is put in a digest (so a sweep committing in batches yields one digest per day).
     """
@@ -58,7 +59,9 @@ class Settings(BaseSettings):
     mail_from_name: str = "政务公开办"
     message_id_domain: str = "rollout.invalid"
     webhook_timeout_seconds: float = 10.0
-    dispatch_batch_size: int = Field(default=100, ge=1)
+    dispatch_batch_size: int = Field(default=200, ge=1)
+    # messages in flight at once: SMTP connections (each reused) and webhook requests
+    dispatch_connections: int = Field(default=8, ge=1, le=64)
     dispatch_rate_per_second: float = Field(default=10.0, gt=0)
     dispatch_max_attempts: int = Field(default=8, ge=1)
     dispatch_backoff_base_seconds: float = Field(default=60.0, gt=0)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy.orm import aliased
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from rollout.calendar import WorkingCalendar, local_day
@@ -53,12 +53,31 @@ from rollout.models import (
 #: Row kinds that only make sense while the task is still open.
 DEADLINE_KINDS = frozenset({"reminder", "escalation", "overdue"})
 
+#: Ids per ``IN (...)`` list (well under SQLite's and PostgreSQL's bound-parameter limits).
+CHUNK = 1000
 
-def message_id_for(digest_id: int, day: date, domain: str, token: str | None = None) -> str:
-    """The Message-ID of a digest: ``<digest-{id}-{YYYYMMDD}.{token}@{domain}>`` (RFC 5322
-    msg-id; ``token`` 8 random hex digits unless given)."""
-    token = token or secrets.token_hex(4)
-    return f"<digest-{digest_id}-{day:%Y%m%d}.{token}@{domain}>"
+_NEW = "<new-"
+_NEW_TOKEN_HEX = 32
+
+
+def _chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def message_id_placeholder(day: date, domain: str) -> str:
+    """The Message-ID a digest is inserted with before its id is known:
+    ``<new-{32 random hex}{YYYYMMDD}.{8 random hex}@{domain}>`` (unique by its random part);
+    ``final_message_id`` turns it into ``<digest-{id}-{YYYYMMDD}.{8 hex}@{domain}>``."""
+    return f"{_NEW}{secrets.token_hex(_NEW_TOKEN_HEX // 2)}{day:%Y%m%d}.{secrets.token_hex(4)}@{domain}>"
+
+
+def final_message_id() -> sa.ColumnElement[str]:
+    """SQL for a digest's final Message-ID from its placeholder and id (RFC 5322 msg-id):
+    ``'<digest-' || id || '-' || {YYYYMMDD}.{token}@{domain}>``, the same on SQLite and
+    PostgreSQL."""
+    tail = sa.func.substr(Digest.__table__.c.message_id, len(_NEW) + _NEW_TOKEN_HEX + 1)
+    return sa.literal("<digest-") + sa.cast(Digest.__table__.c.id, sa.String) + "-" + tail
 
 
 def build_digests(
@@ -68,83 +87,101 @@ def build_digests(
     channels: Iterable[Channel] = (Channel.email, Channel.webhook),
     settle_seconds: float = 0.0,
     message_id_domain: str = "rollout.invalid",
-) -> tuple[list[Digest], int]:
-    """Group pending, undigested outbox rows into digests; returns (new digests, rows skipped).
+) -> tuple[list[int], int]:
+    """Group pending, undigested outbox rows into digests; returns (ids of the new digests,
+    rows skipped).
 
     ``now``: aware datetime (``ValueError`` if naive). ``channels``: only rows of these channels
     are grouped (email is left out when no SMTP server is configured, so those rows stay pending
     without a digest). Rows with an empty address are left alone (nothing to send them to).
-    New digests are flushed with their final Message-ID; rows get ``digest_id``.
+    Set-based (issue 6): one read of the candidate rows, one multi-row INSERT of the new digests
+    and one UPDATE giving them their final Message-IDs, then the rows' ``digest_id`` in one
+    executemany; nothing is loaded as ORM objects.
     """
     today = local_day(now)
     channels = list(channels)
     if not channels:
         return [], 0
+    o, t = OutboxMessage.__table__.c, TrackedTask.__table__.c
     rows_q = (
-        select(OutboxMessage, TrackedTask.state)
-        .join(TrackedTask, col(TrackedTask.id) == OutboxMessage.task_id)
+        sa.select(o.id, o.channel, o.address, o.scheduled_on, o.recipient_org_code, o.kind,
+                  t.state)
+        .join_from(OutboxMessage.__table__, TrackedTask.__table__, t.id == o.task_id)
         .where(
-            OutboxMessage.status == OutboxStatus.pending,
-            col(OutboxMessage.digest_id).is_(None),
-            col(OutboxMessage.channel).in_(channels),
-            OutboxMessage.address != "",
-            OutboxMessage.scheduled_on <= today,
-            OutboxMessage.created_at <= now - timedelta(seconds=settle_seconds),
+            o.status == OutboxStatus.pending,
+            o.digest_id.is_(None),
+            o.channel.in_(channels),
+            o.address != "",
+            o.scheduled_on <= today,
+            o.created_at <= now - timedelta(seconds=settle_seconds),
         )
-        .order_by(OutboxMessage.channel, OutboxMessage.address, OutboxMessage.scheduled_on,
-                  col(OutboxMessage.id))
-        .with_for_update(skip_locked=True, of=OutboxMessage)
+        .order_by(o.channel, o.address, o.scheduled_on, o.id)
+        .with_for_update(skip_locked=True, of=OutboxMessage.__table__)
     )
-    groups: dict[tuple[Channel, str, date], list[OutboxMessage]] = defaultdict(list)
-    skipped = 0
-    for row, state in session.exec(rows_q):
-        if row.kind in DEADLINE_KINDS and state not in OPEN_STATES:
-            row.status = OutboxStatus.skipped
-            skipped += 1
+    groups: dict[tuple[Channel, str, date], list[int]] = defaultdict(list)
+    org_of: dict[tuple[Channel, str, date], str] = {}
+    skipped: list[int] = []
+    for row_id, channel, address, day, org_code, kind, state in session.execute(rows_q):
+        if kind in DEADLINE_KINDS and state not in OPEN_STATES:
+            skipped.append(row_id)
             continue
-        groups[(row.channel, row.address, row.scheduled_on)].append(row)
+        key = (channel, address, day)
+        groups[key].append(row_id)
+        org_of.setdefault(key, org_code)
+    conn = session.connection()
+    for ids in _chunks(skipped):
+        conn.execute(sa.update(OutboxMessage.__table__).where(o.id.in_(ids))
+                     .values(status=OutboxStatus.skipped))
     if not groups:
-        session.flush()
-        return [], skipped
+        return [], len(skipped)
 
-    days = {key[2] for key in groups}
-    joinable_q = (
-        select(Digest)
-        .where(
-            Digest.status == DigestStatus.pending,
-            Digest.attempts == 0,
-            col(Digest.claimed_by).is_(None),
-            col(Digest.channel).in_(channels),
-            col(Digest.day).in_(days),
+    digest_of = _joinable(session, groups.keys(), channels)
+    new_keys = [key for key in groups if key not in digest_of]
+    created: list[int] = []
+    if new_keys:
+        d = Digest.__table__.c
+        created = list(conn.execute(
+            sa.insert(Digest.__table__).returning(d.id, sort_by_parameter_order=True),
+            [{"channel": ch, "address": addr, "day": day, "recipient_org_code": org_of[key],
+              "message_id": message_id_placeholder(day, message_id_domain),
+              "status": DigestStatus.pending, "attempts": 0, "created_at": now,
+              "next_attempt_at": now} for key in new_keys for ch, addr, day in [key]],
+        ).scalars())
+        conn.execute(
+            sa.update(Digest.__table__)
+            .where(d.id.between(min(created), max(created)), d.message_id.startswith(_NEW))
+            .values(message_id=final_message_id())
         )
-        .order_by(col(Digest.id))
-        .with_for_update(skip_locked=True)
+        digest_of.update(zip(new_keys, created, strict=True))
+    conn.execute(
+        sa.update(OutboxMessage.__table__).where(o.id == sa.bindparam("row_id"))
+        .values(digest_id=sa.bindparam("to_digest")),
+        [{"row_id": r, "to_digest": digest_of[key]} for key, ids in groups.items() for r in ids],
     )
-    joinable: dict[tuple[Channel, str, date], Digest] = {}
-    for d in session.exec(joinable_q):
-        joinable.setdefault((d.channel, d.address, d.day), d)
+    return created, len(skipped)
 
-    created: list[Digest] = []
-    for key, rows in groups.items():
-        if key not in joinable:
-            channel, address, day = key
-            d = Digest(
-                channel=channel, address=address, day=day,
-                recipient_org_code=rows[0].recipient_org_code,
-                message_id=f"<new-{secrets.token_hex(12)}@{message_id_domain}>",
-                status=DigestStatus.pending, created_at=now, next_attempt_at=now,
-            )
-            session.add(d)
-            created.append(d)
-            joinable[key] = d
-    session.flush()
-    for d in created:
-        d.message_id = message_id_for(d.id, d.day, message_id_domain)
-    for key, rows in groups.items():
-        for row in rows:
-            row.digest_id = joinable[key].id
-    session.flush()
-    return created, skipped
+
+def _joinable(
+    session: Session, keys: Iterable[tuple[Channel, str, date]], channels: list[Channel]
+) -> dict[tuple[Channel, str, date], int]:
+    """Digests that rows of ``keys`` may join (never claimed: ``pending``, ``attempts`` 0, no
+    ``claimed_by``), the oldest per key, locked ``FOR UPDATE SKIP LOCKED`` on PostgreSQL."""
+    d = Digest.__table__.c
+    keys = set(keys)
+    days = sorted({day for _, _, day in keys})
+    found: dict[tuple[Channel, str, date], int] = {}
+    for addresses in _chunks(sorted({addr for _, addr, _ in keys})):
+        q = (
+            sa.select(d.id, d.channel, d.address, d.day)
+            .where(d.status == DigestStatus.pending, d.attempts == 0, d.claimed_by.is_(None),
+                   d.channel.in_(channels), d.day.in_(days), d.address.in_(addresses))
+            .order_by(d.id)
+            .with_for_update(skip_locked=True)
+        )
+        for digest_id, channel, address, day in session.execute(q):
+            if (channel, address, day) in keys:
+                found.setdefault((channel, address, day), digest_id)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,63 +250,79 @@ def _common(names: set[str]) -> str:
 
 
 def load_contents(
-    session: Session, digests: Sequence[Digest], calendar: WorkingCalendar
+    session: Session, digest_ids: Sequence[int], calendar: WorkingCalendar
 ) -> list[DigestContent]:
-    """The renderable content of ``digests`` (same order), from their ``pending`` rows.
+    """The renderable content of the digests ``digest_ids`` (same order; unknown ids are left
+    out), from their ``pending`` rows.
 
     Items are ordered by due day, then notice number. Working days late come from ``calendar``
-    (None for a year it lacks, instead of failing the whole send).
+    (None for a year it lacks, instead of failing the whole send). Three queries for the whole
+    batch (digests, their rows with task, milestone, owner, domain and plan, recipient names),
+    columns only, no ORM objects.
     """
-    if not digests:
+    if not digest_ids:
         return []
-    ids = [d.id for d in digests]
-    owner = aliased(Organization)
-    q = (
-        select(OutboxMessage, TrackedTask, Milestone, owner, Domain, Plan)
-        .join(TrackedTask, col(TrackedTask.id) == OutboxMessage.task_id)
-        .join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-        .join(owner, col(owner.code) == TrackedTask.org_code)
-        .join(Plan, col(Plan.id) == OutboxMessage.plan_id)
-        .outerjoin(Domain, col(Domain.key) == TrackedTask.domain_key)
-        .where(col(OutboxMessage.digest_id).in_(ids),
-               OutboxMessage.status == OutboxStatus.pending)
+    d, o = Digest.__table__.c, OutboxMessage.__table__.c
+    t, m, dom, plan = (TrackedTask.__table__.c, Milestone.__table__.c, Domain.__table__.c,
+                       Plan.__table__.c)
+    owner = Organization.__table__.alias("owner")
+    ids_param = sa.bindparam("ids", expanding=True)  # one cached statement, any list length
+    digests_q = sa.select(d.id, d.message_id, d.channel, d.address, d.day, d.created_at,
+                          d.attempts, d.recipient_org_code).where(d.id.in_(ids_param))
+    digests: dict[int, sa.Row] = {}
+    for ids in _chunks(list(digest_ids)):
+        digests.update((r.id, r) for r in session.execute(digests_q, {"ids": list(ids)}))
+    rows_q = (
+        sa.select(o.digest_id, o.id, o.notice_number, o.kind, o.step_key, o.levels_up, o.due_on,
+                  o.recipient_name, t.key, m.title, owner.c.name, dom.name.label("domain_name"),
+                  plan.title.label("plan_title"), plan.document_number)
+        .select_from(OutboxMessage.__table__)
+        .join(TrackedTask.__table__, t.id == o.task_id)
+        .join(Milestone.__table__, m.id == t.milestone_id)
+        .join(owner, owner.c.code == t.org_code)
+        .join(Plan.__table__, plan.id == o.plan_id)
+        .outerjoin(Domain.__table__, dom.key == t.domain_key)
+        .where(o.status == OutboxStatus.pending, o.digest_id.in_(ids_param))
     )
-    by_digest: dict[int, list] = defaultdict(list)
-    for rec in session.exec(q):
-        by_digest[rec[0].digest_id].append(rec)
-    org_codes = {d.recipient_org_code for d in digests}
-    orgs = {o.code: o for o in session.exec(
-        select(Organization).where(col(Organization.code).in_(org_codes)))}
-    urls = [d.address for d in digests if d.channel == Channel.webhook]
-    kinds = {c.webhook_url: c.webhook_kind for c in session.exec(
-        select(Contact).where(col(Contact.webhook_url).in_(urls)))} if urls else {}
+    by_digest: dict[int, list[sa.Row]] = defaultdict(list)
+    for ids in _chunks(list(digests)):
+        for rec in session.execute(rows_q, {"ids": list(ids)}):
+            by_digest[rec.digest_id].append(rec)
+    org_codes = sorted({r.recipient_org_code for r in digests.values()})
+    names = {code: name for code, name in session.execute(
+        sa.select(Organization.__table__.c.code, Organization.__table__.c.name)
+        .where(Organization.__table__.c.code.in_(org_codes)))} if org_codes else {}
+    urls = sorted({r.address for r in digests.values() if r.channel == Channel.webhook})
+    kinds = {url: kind for url, kind in session.execute(
+        select(Contact.webhook_url, Contact.webhook_kind)
+        .where(col(Contact.webhook_url).in_(urls)))} if urls else {}
+    late: dict[tuple[date, date], int | None] = {}
     out = []
-    for d in digests:
-        recs = by_digest.get(d.id, [])
-        items = sorted(
-            (
-                DigestItem(
-                    notice_number=row.notice_number or f"#{row.id}", kind=row.kind,
-                    step_key=row.step_key, levels_up=row.levels_up, task_key=task.key,
-                    milestone_title=m.title, domain_name=dom.name if dom else None,
-                    owner_name=o.name, due_on=row.due_on,
-                    days_left=(row.due_on - d.day).days,
-                    working_days_late=_late(calendar, row.due_on, d.day),
-                )
-                for row, task, m, o, dom, _plan in recs
-            ),
-            key=lambda i: (i.due_on, i.notice_number),
-        )
-        org = orgs.get(d.recipient_org_code)
-        label = org.name if org else d.recipient_org_code
+    for digest_id in digest_ids:
+        dg = digests.get(digest_id)
+        if dg is None:
+            continue
+        recs = by_digest.get(digest_id, [])
+        items = []
+        for r in recs:
+            if (r.due_on, dg.day) not in late:
+                late[(r.due_on, dg.day)] = _late(calendar, r.due_on, dg.day)
+            items.append(DigestItem(
+                notice_number=r.notice_number or f"#{r.id}", kind=r.kind, step_key=r.step_key,
+                levels_up=r.levels_up, task_key=r.key, milestone_title=r.title,
+                domain_name=r.domain_name, owner_name=r.name, due_on=r.due_on,
+                days_left=(r.due_on - dg.day).days, working_days_late=late[(r.due_on, dg.day)],
+            ))
+        items.sort(key=lambda i: (i.due_on, i.notice_number))
+        label = names.get(dg.recipient_org_code, dg.recipient_org_code)
         first = recs[0] if recs else None
-        plan = first[5] if first else None
         out.append(DigestContent(
-            digest_id=d.id, message_id=d.message_id, channel=d.channel, address=d.address,
-            day=d.day, created_at=d.created_at, attempts=d.attempts,
-            recipient_org_code=d.recipient_org_code, recipient_label=label,
-            recipient_name=_common({r[0].recipient_name for r in recs}) or label,
-            plan_title=plan.title if plan else "", document_number=plan.document_number if plan else "",
-            items=items, webhook_kind=kinds.get(d.address),
+            digest_id=dg.id, message_id=dg.message_id, channel=dg.channel, address=dg.address,
+            day=dg.day, created_at=dg.created_at, attempts=dg.attempts,
+            recipient_org_code=dg.recipient_org_code, recipient_label=label,
+            recipient_name=_common({r.recipient_name for r in recs}) or label,
+            plan_title=first.plan_title if first else "",
+            document_number=first.document_number if first else "",
+            items=items, webhook_kind=kinds.get(dg.address),
         ))
     return out

@@ -1,52 +1,68 @@
 """The outbox dispatcher: digests out by SMTP and webhooks, exactly once as far as SMTP allows.
 
 It takes a unit-of-work factory from the edge (it never imports ``rollout.db``) and works in three
-steps per round (DESIGN.md, "Transactions"; issue 3, item 5):
+steps per round, each round a batch of up to ``claim_limit`` digests (DESIGN.md, "Transactions";
+issue 3, item 5; issue 6 for the batching):
 
-1. One short transaction: ``build_digests`` for pending rows, then claim up to a batch of due
-   digests (``pending`` with ``next_attempt_at <= now``, or ``sending`` whose lease expired),
-   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (under the ``BEGIN IMMEDIATE`` write lock on SQLite),
-   marking them ``sending`` with ``lease_until`` and ``claimed_by``.
-2. Send with no transaction open, at most ``rate_per_second`` messages a second.
-3. One short transaction per result: accepted → the digest and its rows ``sent`` with
-   ``sent_at``; refused → ``attempts + 1`` and ``next_attempt_at = at + min(cap, base *
+1. One short transaction: ``build_digests`` for pending rows (set-based), then claim up to a
+   batch of due digests (``pending`` with ``next_attempt_at <= now``, or ``sending`` whose lease
+   expired), ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (under the ``BEGIN IMMEDIATE`` write lock
+   on SQLite), marking them ``sending`` with ``lease_until`` and ``claimed_by`` in one UPDATE.
+2. Send with no transaction open over ``connections`` connections at once (SMTP connections
+   each reused for many messages; webhook requests), at most ``rate_per_second`` messages a
+   second in all.
+3. One short transaction for the whole batch's results: accepted → the digests ``sent`` with
+   their ``sent_at`` (one executemany) and their rows ``sent`` (one set-based UPDATE by digest
+   id); refused → ``attempts + 1`` and ``next_attempt_at = at + min(cap, base *
    2**(attempts-1))`` with the rows still pending, or ``failed`` (digest and rows, still listed)
-   after ``max_attempts`` or a permanent refusal.
+   after ``max_attempts`` or a permanent refusal. One refused digest does not hold up the others
+   of its batch.
 
-A crash between 2 and 3 leaves that digest ``sending``; once its lease expires it is claimed and
-sent again with the same Message-ID, so at most the in-flight digest goes twice. The lease must
-outlast a batch: the claim is capped at ``lease_seconds * rate_per_second / 2`` digests, and a
-batch that nears 80 % of its lease releases what it has not sent. Without an SMTP server email
-digests are neither built nor claimed: mail stays pending in the outbox (``rollout outbox list``).
-Times: ``now`` is the caller's (simulation moves it); during a run the clock is ``now`` plus the
-real time elapsed since the start.
+The database work of a run is overlapped with its sending (``dispatch_async``): while batch k
+is sent, batch k-1's results are recorded and batch k+1 is claimed. So a crash can leave two
+batches ``sending`` with some of their digests already accepted by the server but not recorded;
+once their lease expires they are claimed and sent again with the same Message-IDs: at most
+the last two batches (``2 * batch_size`` digests) go twice, each copy recognisable by its
+Message-ID, and nothing is lost. (Before issue 6 each result had its own transaction and only
+the digest in flight could go twice; that cost one commit per digest.) Two dispatchers never
+send one digest twice while leases hold: a claimed digest is skipped by other claims until its
+lease expires. The lease must outlast a batch and the one before it: the claim is capped at
+``lease_seconds * rate_per_second / 2`` digests, and a batch that nears 80 % of its lease
+releases what it has not started. Without an SMTP server email digests are neither built nor
+claimed: mail stays pending in the outbox (``rollout outbox list``). Times: ``now`` is the
+caller's (simulation moves it); during a run the clock is ``now`` plus the real time elapsed
+since the start.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, func, or_, select, update
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select, update
 
 from rollout.calendar import WorkingCalendar
-from rollout.errors import RolloutError
 from rollout.models import Channel, Digest, DigestStatus, JobLease, OutboxMessage, OutboxStatus
 from rollout.notifications.digests import DigestContent, build_digests, load_contents
 from rollout.notifications.smtp import SmtpConfig, SmtpTransport
-from rollout.notifications.transport import DeliveryError, Transport
+from rollout.notifications.transport import (
+    DeliveryError,
+    Outcome,
+    Pace,
+    Transport,
+    send_batch,
+)
 from rollout.notifications.webhook import WebhookTransport
 from rollout.settings import Settings
-
-log = logging.getLogger(__name__)
 
 SWEEP_JOB = "sweep"
 """The ``JobLease`` name of the deadline sweep (``rollout.jobs.JOBS["sweep"].name``)."""
@@ -59,16 +75,19 @@ UnitOfWork = Callable[[], AbstractContextManager[Session]]
 class DispatchConfig:
     """Delivery settings (from ``Settings`` via ``from_settings``; tests build their own).
 
-    ``smtp`` None: no SMTP server, email stays in the outbox. ``rate_per_second``: messages per
-    second across channels. ``backoff_*_seconds``: retry delay ``min(cap, base * 2**(n-1))``
-    after the n-th failed attempt. ``lease_seconds``: how long a claim holds. ``settle_seconds``:
-    rows younger than this are left for the next round (one digest per recipient and day while a
+    ``smtp`` None: no SMTP server, email stays in the outbox. ``batch_size``: digests per claim
+    (and per results transaction). ``connections``: messages in flight at once (SMTP
+    connections, webhook requests). ``rate_per_second``: messages per second across channels
+    and connections. ``backoff_*_seconds``: retry delay ``min(cap, base * 2**(n-1))`` after the
+    n-th failed attempt. ``lease_seconds``: how long a claim holds. ``settle_seconds``: rows
+    younger than this are left for the next round (one digest per recipient and day while a
     sweep is still committing batches). ``message_id_domain``: right side of Message-IDs.
     """
 
     smtp: SmtpConfig | None = None
     webhook_timeout_seconds: float = 10.0
-    batch_size: int = 100
+    batch_size: int = 200
+    connections: int = 8
     rate_per_second: float = 10.0
     max_attempts: int = 8
     backoff_base_seconds: float = 60.0
@@ -91,8 +110,8 @@ class DispatchConfig:
             )
         return cls(
             smtp=smtp, webhook_timeout_seconds=s.webhook_timeout_seconds,
-            batch_size=s.dispatch_batch_size, rate_per_second=s.dispatch_rate_per_second,
-            max_attempts=s.dispatch_max_attempts,
+            batch_size=s.dispatch_batch_size, connections=s.dispatch_connections,
+            rate_per_second=s.dispatch_rate_per_second, max_attempts=s.dispatch_max_attempts,
             backoff_base_seconds=s.dispatch_backoff_base_seconds,
             backoff_cap_seconds=s.dispatch_backoff_cap_seconds,
             lease_seconds=s.dispatch_lease_seconds, settle_seconds=s.dispatch_settle_seconds,
@@ -131,6 +150,13 @@ class DispatchReport:
     waiting_without_smtp: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DispatchReport) -> None:
+        """Add ``other``'s counts to this report and its new error messages."""
+        for name in ("digests_built", "rows_skipped", "claimed", "sent", "retrying", "failed",
+                     "released", "waiting_without_smtp"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(e for e in other.errors if e not in self.errors)
+
 
 def claim(
     session: Session, *, now: datetime, config: DispatchConfig, calendar: WorkingCalendar,
@@ -141,7 +167,7 @@ def claim(
     While a sweep holds its job lease (``JobLease`` ``sweep``, see ``rollout.jobs``) no new
     digests are built, so rows of a sweep still committing batches do not split one recipient's
     day into two mails; digests built earlier are still claimed. Returns (contents of the
-    claimed digests, digests built, rows skipped).
+    claimed digests in id order, digests built, rows skipped).
     """
     built, skipped = [], 0
     if not sweep_running(session, now):
@@ -149,25 +175,24 @@ def claim(
             session, now=now, channels=config.channels, settle_seconds=config.settle_seconds,
             message_id_domain=config.message_id_domain,
         )
-    due = or_(
-        (Digest.status == DigestStatus.pending)
-        & (col(Digest.next_attempt_at).is_(None) | (col(Digest.next_attempt_at) <= now)),
-        (Digest.status == DigestStatus.sending)
-        & (col(Digest.lease_until).is_(None) | (col(Digest.lease_until) <= now)),
+    d = Digest.__table__.c
+    due = sa.or_(
+        (d.status == DigestStatus.pending)
+        & (d.next_attempt_at.is_(None) | (d.next_attempt_at <= now)),
+        (d.status == DigestStatus.sending)
+        & (d.lease_until.is_(None) | (d.lease_until <= now)),
     )
-    q = (
-        select(Digest)
-        .where(due, col(Digest.channel).in_(config.channels))
-        .order_by(col(Digest.id))
-        .limit(config.claim_limit)
-        .with_for_update(skip_locked=True)
-    )
-    digests = list(session.exec(q))
-    lease_until = now + timedelta(seconds=config.lease_seconds)
-    for d in digests:
-        d.status, d.lease_until, d.claimed_by = DigestStatus.sending, lease_until, worker
-    session.flush()
-    return load_contents(session, digests, calendar), len(built), skipped
+    ids = list(session.execute(
+        sa.select(d.id).where(due, d.channel.in_(config.channels)).order_by(d.id)
+        .limit(config.claim_limit).with_for_update(skip_locked=True)
+    ).scalars())
+    if ids:
+        session.connection().execute(
+            sa.update(Digest.__table__).where(d.id.in_(sa.bindparam("ids", expanding=True)))
+            .values(status=DigestStatus.sending, claimed_by=worker,
+                    lease_until=now + timedelta(seconds=config.lease_seconds)),
+            {"ids": ids})
+    return load_contents(session, ids, calendar), len(built), skipped
 
 
 def sweep_running(session: Session, now: datetime) -> bool:
@@ -176,22 +201,32 @@ def sweep_running(session: Session, now: datetime) -> bool:
     return bool(lease and lease.holder and lease.lease_until and lease.lease_until > now)
 
 
-def record_sent(session: Session, digest_id: int, *, at: datetime) -> None:
-    """Step 3, success: the digest and its pending rows become ``sent`` at ``at``."""
-    done = session.exec(
-        update(Digest)
-        .where(col(Digest.id) == digest_id, col(Digest.status) != DigestStatus.sent)
-        .values(status=DigestStatus.sent, sent_at=at, lease_until=None, last_error=None,
-                attempts=col(Digest.attempts) + 1)
-    )
-    if done.rowcount == 0:  # already recorded (another dispatcher after our lease ran out)
+def record_sent(session: Session, sent: list[tuple[int, datetime]]) -> None:
+    """Step 3, success, for a batch of (digest id, accepted at): each digest not yet ``sent``
+    becomes ``sent`` at its time (one executemany), and the ``pending`` rows of all of them
+    ``sent`` with their digest's ``sent_at`` (one UPDATE per 1,000 digests). A digest already
+    ``sent`` (another dispatcher after our lease ran out) keeps its first ``sent_at``."""
+    if not sent:
         return
-    session.exec(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.digest_id) == digest_id,
-               col(OutboxMessage.status) == OutboxStatus.pending)
-        .values(status=OutboxStatus.sent, sent_at=at)
+    d, o = Digest.__table__.c, OutboxMessage.__table__.c
+    conn = session.connection()
+    conn.execute(
+        sa.update(Digest.__table__)
+        .where(d.id == sa.bindparam("digest"), d.status != DigestStatus.sent)
+        .values(status=DigestStatus.sent, sent_at=sa.bindparam("at"), lease_until=None,
+                last_error=None, attempts=d.attempts + 1),
+        [{"digest": digest_id, "at": at} for digest_id, at in sorted(sent)],
     )
+    rows_sent = (
+        sa.update(OutboxMessage.__table__)
+        .where(o.digest_id.in_(sa.bindparam("ids", expanding=True)),
+               o.status == OutboxStatus.pending)
+        .values(status=OutboxStatus.sent,
+                sent_at=sa.select(d.sent_at).where(d.id == o.digest_id).scalar_subquery())
+    )
+    ids = sorted(digest_id for digest_id, _ in sent)
+    for i in range(0, len(ids), 1000):
+        conn.execute(rows_sent, {"ids": ids[i:i + 1000]})
 
 
 def record_failure(
@@ -224,6 +259,29 @@ def record_failure(
     return d.status
 
 
+def record_batch(
+    session: Session, outcomes: list[Outcome], *, config: DispatchConfig
+) -> DispatchReport:
+    """Step 3 for a whole batch in the caller's transaction: ``record_sent`` for the accepted,
+    ``record_failure`` for each refused. Returns the counts (sent, retrying, failed) and the
+    distinct error messages."""
+    report = DispatchReport()
+    sent = [(o.digest_id, o.at) for o in outcomes if o.error is None]
+    record_sent(session, sent)
+    report.sent = len(sent)
+    for o in outcomes:
+        if o.error is None:
+            continue
+        status = record_failure(session, o.digest_id, o.error, at=o.at, config=config)
+        if status == DigestStatus.failed:
+            report.failed += 1
+        elif status == DigestStatus.pending:
+            report.retrying += 1
+        if str(o.error) not in report.errors:
+            report.errors.append(str(o.error))
+    return report
+
+
 def release(session: Session, digest_ids: list[int]) -> None:
     """Give back claimed digests that were never handed to a transport (pending again, now)."""
     if digest_ids:
@@ -254,10 +312,18 @@ async def dispatch_async(
 ) -> DispatchReport:
     """Run rounds of claim → send → record until nothing is due (or a round sends nothing).
 
-    ``now``: aware datetime of the start. ``transports``: override the channel transports
-    (default: ``SmtpTransport`` when ``config.smtp``, ``WebhookTransport``). Never raises for a
-    delivery failure (it is recorded); database errors propagate (nothing half-recorded: each
-    record is its own transaction).
+    The database work runs in one helper thread, overlapped with sending: while batch k is
+    being sent, the results of batch k-1 are recorded and batch k+1 is claimed (so at most two
+    batches are claimed by this run at a time, and a crash can leave two batches unrecorded,
+    see the module docstring). A round that sends nothing ends the run; the batch claimed
+    meanwhile is given back unsent (``released``).
+
+    ``now``: aware datetime of the start. ``max_rounds``: at most this many claims.
+    ``transports``: override the channel transports (default: ``SmtpTransport`` with
+    ``config.connections`` connections when ``config.smtp``, ``WebhookTransport``). Never raises
+    for a delivery failure (it is recorded); database errors propagate (nothing half-recorded:
+    a batch's results are one transaction, and a batch not recorded is sent again once its
+    lease expires).
     """
     worker = worker or new_worker_id()
     report = DispatchReport()
@@ -266,84 +332,77 @@ async def dispatch_async(
     def clock() -> datetime:
         return now + timedelta(seconds=time.monotonic() - t0)
 
+    def claim_tx() -> tuple[list[DigestContent], float, DispatchReport]:
+        with uow() as session:
+            contents, built, skipped = claim(
+                session, now=clock(), config=config, calendar=calendar, worker=worker)
+        return contents, time.monotonic(), DispatchReport(
+            digests_built=built, rows_skipped=skipped, claimed=len(contents))
+
+    def record_tx(outcomes: list[Outcome], unstarted: list[int]) -> DispatchReport:
+        with uow() as session:
+            part = record_batch(session, outcomes, config=config)
+            release(session, unstarted)
+        part.released = len(unstarted)
+        return part
+
+    def release_tx(ids: list[int]) -> None:
+        with uow() as session:
+            release(session, ids)
+
+    def waiting_tx() -> int:
+        with uow() as session:
+            return pending_email_rows(session)
+
     owned = transports is None
     transports = dict(transports or {})
     if owned:
         if config.smtp:
-            transports[Channel.email] = SmtpTransport(config.smtp)
+            transports[Channel.email] = SmtpTransport(config.smtp, config.connections)
         transports[Channel.webhook] = WebhookTransport(config.webhook_timeout_seconds)
-    interval = 1.0 / config.rate_per_second
-    next_send = time.monotonic()
+    pace = Pace(config.rate_per_second)
+    loop = asyncio.get_running_loop()
+    db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout-dispatch-db")
+
+    def in_db(fn: Callable, *args: object) -> asyncio.Future:
+        return loop.run_in_executor(db_thread, fn, *args)
+
     try:
-        for _ in range(max_rounds):
-            with uow() as session:
-                contents, built, skipped = claim(
-                    session, now=clock(), config=config, calendar=calendar, worker=worker)
-            report.digests_built += built
-            report.rows_skipped += skipped
-            report.claimed += len(contents)
-            if not contents:
+        rounds = 1
+        contents, claimed_at, part = await in_db(claim_tx)
+        report.add(part)
+        following = in_db(claim_tx) if contents and rounds < max_rounds else None
+        recording: asyncio.Future | None = None
+        while contents:
+            outcomes, unstarted = await send_batch(
+                contents, transports, connections=config.connections, pace=pace, clock=clock,
+                deadline=claimed_at + 0.8 * config.lease_seconds)
+            if recording is not None:
+                report.add(await recording)
+            recording = in_db(record_tx, outcomes, unstarted)
+            contents, claimed_at = [], 0.0
+            if following is not None:
+                rounds += 1
+                contents, claimed_at, part = await following
+                report.add(part)
+                following = None
+            if not any(o.error is None for o in outcomes):  # nothing went: stop for now
+                if contents:
+                    await in_db(release_tx, [c.digest_id for c in contents])
+                    report.released += len(contents)
                 break
-            claimed_at = time.monotonic()
-            sent_before = report.sent
-            down: dict[Channel, DeliveryError] = {}
-            for i, content in enumerate(contents):
-                if time.monotonic() - claimed_at > 0.8 * config.lease_seconds:
-                    with uow() as session:
-                        release(session, [c.digest_id for c in contents[i:]])
-                    report.released += len(contents) - i
-                    break
-                error = down.get(content.channel)
-                if not content.items:  # its rows were settled elsewhere: nothing to say
-                    error = DeliveryError("没有待发送的通知", permanent=True)
-                elif error is None:
-                    delay = next_send - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    next_send = max(next_send, time.monotonic()) + interval
-                    error = await _send(transports, content)
-                    if error is not None and error.connection:
-                        down[content.channel] = error
-                with uow() as session:
-                    if error is None:
-                        record_sent(session, content.digest_id, at=clock())
-                        report.sent += 1
-                        continue
-                    status = record_failure(session, content.digest_id, error, at=clock(),
-                                            config=config)
-                if status == DigestStatus.failed:
-                    report.failed += 1
-                elif status == DigestStatus.pending:
-                    report.retrying += 1
-                if str(error) not in report.errors:
-                    report.errors.append(str(error))
-            if report.sent == sent_before:
-                break
+            if contents and rounds < max_rounds:
+                following = in_db(claim_tx)
+        if recording is not None:
+            report.add(await recording)
         if not config.smtp:
-            with uow() as session:
-                report.waiting_without_smtp = pending_email_rows(session)
+            report.waiting_without_smtp = await in_db(waiting_tx)
     finally:
+        db_thread.shutdown(wait=True)
         if owned:
             for t in transports.values():
                 await t.aclose()
     return report
-
-
-async def _send(transports: dict[Channel, Transport], content: DigestContent) -> DeliveryError | None:
-    transport = transports.get(content.channel)
-    if transport is None:
-        return DeliveryError(f"没有可用的发送通道：{content.channel.value}", connection=True)
-    try:
-        await transport.send(content)
-    except DeliveryError as exc:
-        log.warning("digest %s to %s: %s", content.digest_id, content.address, exc)
-        return exc
-    except RolloutError as exc:  # e.g. an invalid address: retrying cannot fix it
-        return DeliveryError(str(exc), permanent=True)
-    except Exception as exc:  # noqa: BLE001 - a bug must not leave the digest claimed forever
-        log.exception("digest %s: unexpected error while sending", content.digest_id)
-        return DeliveryError(f"发送时出错：{type(exc).__name__}: {exc}")
-    return None
 
 
 def dispatch(

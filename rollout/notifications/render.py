@@ -96,9 +96,14 @@ def item_views(content: DigestContent) -> list[ItemView]:
 
 @cache
 def environment() -> Environment:
-    """The Jinja2 environment of the bundled templates (HTML autoescaped; undefined names fail)."""
+    """The Jinja2 environment of the bundled templates (HTML autoescaped; undefined names fail).
+
+    Templates are compiled once per process: ``auto_reload`` is off, so rendering does not
+    stat the template files each time (they ship with the package and do not change).
+    """
     env = Environment(
         loader=PackageLoader("rollout.notifications", "templates"),
+        auto_reload=False,
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,
         trim_blocks=True,

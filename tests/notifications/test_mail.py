@@ -3,6 +3,8 @@ envelope, received by a real SMTP server (aiosmtpd) on loopback."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 from datetime import date, datetime
 
@@ -13,7 +15,7 @@ from rollout.calendar import TZ, WorkingCalendar
 from rollout.models import Channel, Digest, DigestStatus
 from rollout.notifications.digests import DigestContent, DigestItem
 from rollout.notifications.dispatch import DispatchConfig, dispatch
-from rollout.notifications.mail import mailbox, render_email, to_bytes
+from rollout.notifications.mail import mailbox, render_email
 from rollout.notifications.smtp import SmtpConfig
 from tests.notifications.conftest import MAIL_FROM, SENDER_NAME, at
 
@@ -148,12 +150,12 @@ def _content(**kw) -> DigestContent:
 def test_render_is_independent_of_the_working_directory(tmp_path, monkeypatch):
     """Templates are found by package path; a resend renders the same bytes."""
     monkeypatch.chdir(tmp_path)
-    msg = render_email(_content(), sender=mailbox(MAIL_FROM, SENDER_NAME))
-    raw = to_bytes(msg)
+    raw = render_email(_content(), sender=mailbox(MAIL_FROM, SENDER_NAME))
     assert FROM_LINE in raw
     assert b"Message-ID: <digest-7-20200701.0a0b0c0d@rollout.invalid>\r\n" in raw
     assert b"Auto-Submitted: auto-generated\r\n" in raw
-    assert raw == to_bytes(render_email(_content(), sender=mailbox(MAIL_FROM, SENDER_NAME)))
+    assert raw == render_email(_content(), sender=mailbox(MAIL_FROM, SENDER_NAME))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Subject"] == "【催办】南关区：1项任务今日到期"
     body = msg.get_body(("plain",)).get_content()
     assert "吉政公组〔2020〕1号" in body and "催办〔2020〕0153号" in body
