@@ -114,3 +114,14 @@ def test_unscheduled_deployments_are_the_catalog_flows(config: dict) -> None:
         assert unscheduled[name]["work_pool"]["name"] == "rollout-process"
         flow = load_flow_from_entrypoint(entrypoint, use_placeholder_flow=False)
         assert isinstance(flow, Flow) and flow.name == name
+
+
+def test_every_flow_is_named_like_its_deployment(config: dict) -> None:
+    """``prefect deployment run <flow>/<deployment>`` (README, "At scale") and the system test
+    (tests/system/test_prefect_server.py) name a deployment as ``<name>/<name>``."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    for deployment in config["deployments"]:
+        flow = load_flow_from_entrypoint(deployment["entrypoint"], use_placeholder_flow=False)
+        assert flow.name == deployment["name"]
+

@@ -1,11 +1,22 @@
 """The deadline sweep as a Prefect flow (deployment entrypoint
 ``rollout.flows.deadlines:sweep_deadlines``, dotted: ``rollout.flows.deadlines.sweep_deadlines``).
 
-Coarse by design (DESIGN.md, "Prefect tasks are coarse"): one Prefect task run per batch of
-tracked tasks (``DEFAULT_BATCH_SIZE`` = 1,000), never one per tracked task. Each batch is one unit
-of work, committed before the next starts, so a crash loses at most the batch in flight and a
-rerun (or a Prefect retry) picks up where the committed batches left off: the sweep itself is
-idempotent (``rollout.sweep``).
+Partitioned per province (issue 6, item 3): one Prefect task run per province code
+(``Organization.province_code``), submitted at once to a thread pool of ``PROVINCE_WORKERS``;
+each loops ``rollout.sweep.sweep`` over that province's due tasks, one unit of work per batch
+(``DEFAULT_BATCH_SIZE`` tasks), committed before the next starts. Coarse by design (DESIGN.md,
+"Prefect tasks are coarse"): a task run per province, never per tracked task; 31 provinces are
+31 task runs.
+
+A crash loses at most the batch in flight, and a rerun (or a Prefect retry of that province)
+picks up where the committed batches left off: the sweep itself is idempotent and two sweeps at
+once write each outbox row once (``rollout.sweep``). A province whose task fails (after its
+retries, which cover I/O errors only: ``rollout.flows.runtime.io_failure``) fails the flow, but
+only after every other province has finished, so one province's fault never holds back another's
+reminders.
+
+When some organization has no ``province_code`` (a registry loaded before the column was filled)
+the flow does not partition: one task sweeps everything, so no task is left unswept.
 """
 
 from __future__ import annotations
@@ -13,43 +24,108 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefect import flow, task
+from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
+from sqlmodel import col, select
 
 from rollout import db
 from rollout.calendar import WorkingCalendar
-from rollout.flows.runtime import parse_as_of
+from rollout.flows.runtime import io_failure, parse_as_of
+from rollout.models import Organization
 from rollout.settings import get_settings
 from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep
+
+PROVINCE_WORKERS = 4
+"""Provinces swept at once (threads of the flow's task runner). The work is database-bound: more
+threads than the database has cores to spare only queue on its locks."""
+
+ALL = "all"
+"""The partition key of an unpartitioned sweep in the flow's ``provinces`` result."""
+
+
+class ProvinceSweepFailed(RuntimeError):
+    """One or more provinces' sweeps failed after their retries; ``result`` holds what the other
+    provinces did (the flow's JSON result, as far as it got), ``failed`` the province codes."""
+
+    def __init__(self, failed: list[str], result: dict) -> None:
+        self.failed, self.result = failed, result
+        super().__init__(f"以下省份的催办督办扫描失败：{'、'.join(failed)}；其余省份已完成：{result}")
 
 
 def _calendar() -> WorkingCalendar:
     return WorkingCalendar(get_settings().holiday_dirs)
 
 
-@task(name="sweep-batch", retries=2, retry_delay_seconds=2)
-def sweep_batch(database_url: str, now: datetime, after_id: int, batch_size: int) -> SweepReport:
-    """One batch of the sweep in its own unit of work (committed when the task returns)."""
-    with db.unit_of_work(db.get_engine(database_url)) as session:
-        return sweep(session, now, _calendar(), batch_size=batch_size, after_id=after_id)
+def sweep_partitions(database_url: str) -> list[str | None]:
+    """The province codes to sweep one by one, sorted (``SELECT DISTINCT province_code FROM
+    organization WHERE province_code IS NOT NULL``); ``[None]`` (one unpartitioned sweep) when
+    some organization has no province code or there are no organizations at all."""
+    with db.read_session(db.get_engine(database_url)) as session:
+        codes = list(session.exec(
+            select(Organization.province_code).where(col(Organization.province_code).is_not(None))
+            .distinct().order_by(col(Organization.province_code))
+        ))
+        unassigned = session.exec(
+            select(Organization.code).where(col(Organization.province_code).is_(None)).limit(1)
+        ).first()
+    return [None] if unassigned is not None or not codes else codes
 
 
-@flow(name="sweep-deadlines", log_prints=True)
+@task(name="sweep-province", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure,
+      task_run_name="sweep-province-{province_code}")
+def sweep_province(
+    database_url: str, now: datetime, province_code: str | None, batch_size: int
+) -> SweepReport:
+    """Every due task of one province (``province_code`` None: of all provinces) at aware
+    ``now``, in batches of ``batch_size``, each batch its own unit of work (committed when its
+    ``with`` block ends). Returns the summed report (``batches``: batches run)."""
+    engine = db.get_engine(database_url)
+    calendar = _calendar()
+    total = SweepReport(done=False)
+    while not total.done:
+        with db.unit_of_work(engine) as session:
+            total.add(sweep(session, now, calendar, batch_size=batch_size,
+                            after_id=total.last_id, province_code=province_code))
+    return total
+
+
+def _counts(report: SweepReport) -> dict:
+    data = report.as_json()
+    return {k: data[k] for k in ("created", "skipped", "tasks", "changed_concurrently", "batches")}
+
+
+@flow(name="sweep-deadlines", log_prints=True,
+      task_runner=ThreadPoolTaskRunner(max_workers=PROVINCE_WORKERS))
 def sweep_deadlines(
     as_of: str | None = None,
     database_url: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict:
-    """Sweep every due task as of ``as_of`` (ISO time; default now) in ``database_url``
-    (default ``ROLLOUT_DATABASE_URL``), batch by batch.
+    """Sweep every due task as of ``as_of`` (ISO time; without an offset Asia/Shanghai; default
+    now) in ``database_url`` (default ``ROLLOUT_DATABASE_URL``), provinces concurrently, each in
+    batches of ``batch_size``.
 
-    Returns the ``SweepReport`` JSON: ``created``, ``skipped``, ``tasks``,
-    ``waiting_for_holiday_data`` (task keys), ``changed_concurrently``, ``batches``, and
-    ``as_of``. Raises ``ValueError`` on a malformed ``as_of``.
+    Returns the summed ``SweepReport`` JSON (``created``, ``skipped``, ``tasks``,
+    ``waiting_for_holiday_data`` (task keys), ``changed_concurrently``, ``batches``), ``as_of``,
+    and ``provinces``: province code (``"all"`` when unpartitioned) → its ``created``,
+    ``skipped``, ``tasks``, ``changed_concurrently``, ``batches``. Raises ``ValueError`` on a
+    malformed ``as_of``; ``ProvinceSweepFailed`` when a province failed (after the others are
+    done; what they committed stays).
     """
     now = parse_as_of(as_of)
     url = database_url or get_settings().database_url
-    total = SweepReport(done=False)
-    while not total.done:
-        total.add(sweep_batch(url, now, total.last_id, batch_size))
-    result = {"as_of": now.isoformat(), **total.as_json()}
+    futures = {p: sweep_province.submit(url, now, p, batch_size) for p in sweep_partitions(url)}
+    wait(list(futures.values()))
+    total, provinces, failed = SweepReport(), {}, []
+    for code, future in futures.items():
+        if not future.state.is_completed():
+            failed.append(code or ALL)
+            continue
+        report = future.result()
+        total.add(report)
+        provinces[code or ALL] = _counts(report)
+    result = {"as_of": now.isoformat(), **total.as_json(), "provinces": provinces}
+    if failed:
+        raise ProvinceSweepFailed(failed, result)
     print(f"催办督办扫描完成：{result}")
     return result
