@@ -61,6 +61,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
 
@@ -69,6 +70,8 @@ from sink import free_port, scratch_postgres, start_sink
 
 from rollout.notifications.dispatch import DispatchConfig
 from rollout.sweep import DEFAULT_BATCH_SIZE
+
+DISPATCH_BATCH = next(f.default for f in fields(DispatchConfig) if f.name == "batch_size")
 
 # -- child side: one phase per process ------------------------------------------------------
 
@@ -310,7 +313,7 @@ def main() -> None:
     ap.add_argument("--due-share", type=float, default=0.05)
     ap.add_argument("--sweep-batch", type=int, default=DEFAULT_BATCH_SIZE,
                     help="默认同 rollout.sweep.DEFAULT_BATCH_SIZE")
-    ap.add_argument("--dispatch-batch", type=int, default=DispatchConfig.batch_size,
+    ap.add_argument("--dispatch-batch", type=int, default=DISPATCH_BATCH,
                     help="默认同 DispatchConfig.batch_size（连接数用其默认值）")
     ap.add_argument("--digests", type=int, default=5000)
     ap.add_argument("--dashboard-repeats", type=int, default=7)
