@@ -102,18 +102,15 @@ def phase_prepare(url: str, day: date) -> dict:
     from rollout import db
     from rollout.calendar import WorkingCalendar, end_of_day_at
     from rollout.models import TaskState, TrackedTask
-    from rollout.sweep import SweepReport, sweep
+    from rollout.sweep import sweep_all
 
     engine = db.get_engine(url)
     with db.unit_of_work(engine) as s:
         accepted = s.execute(sa.update(TrackedTask).where(TrackedTask.due_on < day)
                              .values(state=TaskState.accepted.value)).rowcount
     t = time.perf_counter()
-    catch_up = SweepReport(done=False)
-    while not catch_up.done:
-        with db.unit_of_work(engine) as s:
-            catch_up.add(sweep(s, end_of_day_at(day - timedelta(days=1)), WorkingCalendar(),
-                               after_id=catch_up.last_id))
+    catch_up = sweep_all(lambda: db.unit_of_work(engine), end_of_day_at(day - timedelta(days=1)),
+                         WorkingCalendar())
     catch_up_s = time.perf_counter() - t
     # One UPDATE of ~90 % of the rows leaves as many dead tuples, which a real year (states
     # changing over months, autovacuum running) never has: vacuum and analyze as autovacuum would.
@@ -128,14 +125,11 @@ def phase_sweep(url: str, at: datetime, batch: int) -> dict:
     """Time the sweep as of ``at``, one unit of work per batch."""
     from rollout import db
     from rollout.calendar import WorkingCalendar
-    from rollout.sweep import SweepReport, sweep
+    from rollout.sweep import sweep_all
 
     engine, base, cal = db.get_engine(url), rss_mib(), WorkingCalendar()
-    total = SweepReport(done=False)
     t = time.perf_counter()
-    while not total.done:
-        with db.unit_of_work(engine) as s:
-            total.add(sweep(s, at, cal, batch_size=batch, after_id=total.last_id))
+    total = sweep_all(lambda: db.unit_of_work(engine), at, cal, batch_size=batch)
     seconds = time.perf_counter() - t
     engine.dispose()
     return {"sweep_s": seconds, "swept": total.tasks, "created": total.created,

@@ -64,7 +64,7 @@ from rollout.notifications.dispatch import DispatchConfig, dispatch
 from rollout.notifications.smtp import SmtpConfig
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.synth import write_synthetic_plan
-from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep
+from rollout.sweep import DEFAULT_BATCH_SIZE, sweep_all
 
 LOADED_AT = datetime(2020, 3, 20, 9, 0, tzinfo=TZ)
 SWEEP_AT = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
@@ -122,11 +122,8 @@ def run_backend(url: str, plan: Path, port: int, args: argparse.Namespace) -> di
     if args.open_every > 1:
         submit_most_catalogs(engine, args.open_every)
 
-    total = SweepReport(done=False)
     t = time.perf_counter()
-    while not total.done:
-        with db.unit_of_work(engine) as s:
-            total.add(sweep(s, SWEEP_AT, cal, batch_size=args.sweep_batch, after_id=total.last_id))
+    total = sweep_all(lambda: db.unit_of_work(engine), SWEEP_AT, cal, batch_size=args.sweep_batch)
     res["sweep_s"], res["sweep_mib"] = time.perf_counter() - t, peak_mib()
     with db.read_session(engine) as s:
         res["rows"] = s.exec(select(func.count()).select_from(OutboxMessage)).one()

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from rollout import db
 from rollout.calendar import WorkingCalendar, at_local
 from rollout.notifications.dispatch import DispatchConfig, dispatch
-from rollout.sweep import SweepReport, sweep
+from rollout.sweep import sweep_all
 
 SWEEP_TIME = time(9, 0)
 DayHook = Callable[[Session, date, datetime], None]
@@ -96,10 +96,7 @@ def _run_day(
     if on_day is not None:
         with db.unit_of_work(engine) as session:
             on_day(session, day, now - timedelta(minutes=30))
-    total = SweepReport(done=False)
-    while not total.done:
-        with db.unit_of_work(engine) as session:
-            total.add(sweep(session, now, calendar, after_id=total.last_id))
+    total = sweep_all(lambda: db.unit_of_work(engine), now, calendar)
     result.created, result.skipped = total.created, total.skipped
     sent = dispatch(
         lambda: db.unit_of_work(engine),

@@ -22,7 +22,7 @@ from rollout.cli.base import (
     parse_at,
     working_calendar,
 )
-from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, reproject, sweep
+from rollout.sweep import DEFAULT_BATCH_SIZE, reproject, sweep_all
 
 calendar_app = typer.Typer(help="节假日数据：变更后重新推算提醒时间", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
@@ -62,10 +62,7 @@ def sweep_command(
     now = parse_at(as_of) if as_of else now_local()
     engine = engine_for(database)
     calendar = working_calendar()
-    total = SweepReport(done=False)
-    while not total.done:
-        with db.unit_of_work(engine) as session:
-            total.add(sweep(session, now, calendar, batch_size=batch_size, after_id=total.last_id))
+    total = sweep_all(lambda: db.unit_of_work(engine), now, calendar, batch_size=batch_size)
     data = {"as_of": now.isoformat(), **total.as_json()}
     if fmt == Format.json:
         out.print_json(json.dumps(data, ensure_ascii=False))

@@ -33,7 +33,7 @@ from rollout.calendar import WorkingCalendar
 from rollout.flows.runtime import io_failure, parse_as_of
 from rollout.models import Organization
 from rollout.settings import get_settings
-from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep
+from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep_all
 
 PROVINCE_WORKERS = 4
 """Provinces swept at once (threads of the flow's task runner). The work is database-bound: more
@@ -80,13 +80,8 @@ def sweep_province(
     ``now``, in batches of ``batch_size``, each batch its own unit of work (committed when its
     ``with`` block ends). Returns the summed report (``batches``: batches run)."""
     engine = db.get_engine(database_url)
-    calendar = _calendar()
-    total = SweepReport(done=False)
-    while not total.done:
-        with db.unit_of_work(engine) as session:
-            total.add(sweep(session, now, calendar, batch_size=batch_size,
-                            after_id=total.last_id, province_code=province_code))
-    return total
+    return sweep_all(lambda: db.unit_of_work(engine), now, _calendar(), batch_size=batch_size,
+                     province_code=province_code)
 
 
 def _counts(report: SweepReport) -> dict:

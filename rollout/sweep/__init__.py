@@ -1,8 +1,8 @@
 """The transactional deadline sweep: due steps of open tasks become outbox rows, exactly once.
 
 One call of ``sweep`` handles one batch of tasks (ordered by id, after a cursor) in the caller's
-transaction; the edge (the Prefect flow, ``rollout sweep``) loops, one unit of work per batch,
-passing ``SweepReport.last_id`` on until ``SweepReport.done``.
+transaction; ``sweep_all`` loops over the batches, one unit of work each, passing
+``SweepReport.last_id`` on until ``SweepReport.done`` (the edges call it with their unit of work).
 
 Per task (DESIGN.md "Sweep"; issue 3, item 3):
 
@@ -57,6 +57,7 @@ from rollout.sweep.batch import (
     due_queries,
     select_due,
     sweep,
+    sweep_all,
     sweep_tasks,
 )
 from rollout.sweep.decide import TaskOutcome, decide, decision_key, reload_cursor, waiting_note
@@ -65,5 +66,5 @@ from rollout.sweep.reproject import ReloadReport, reproject
 __all__ = [
     "DEFAULT_BATCH_SIZE", "ReloadReport", "SweepReport", "TaskOutcome", "advance", "decide",
     "decision_key", "due_queries", "reload_cursor", "reproject", "select_due", "sweep",
-    "sweep_tasks", "waiting_note",
+    "sweep_all", "sweep_tasks", "waiting_note",
 ]

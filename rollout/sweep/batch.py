@@ -4,7 +4,8 @@ conditional UPDATEs, write their outbox rows (the guarantees: ``rollout.sweep``)
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -264,3 +265,28 @@ def sweep(
     report.last_id = tasks[-1].id if tasks else after_id
     report.done = len(tasks) < batch_size
     return report
+
+
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
+"""A factory of write transactions (``lambda: rollout.db.unit_of_work(engine)``)."""
+
+
+def sweep_all(
+    uow: UnitOfWork,
+    now: datetime,
+    calendar: WorkingCalendar,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    province_code: str | None = None,
+) -> SweepReport:
+    """Sweep every due task at aware ``now``, batch after batch, each batch in its own unit of
+    work from ``uow`` (committed before the next starts, so a crash loses at most the batch in
+    flight and a rerun picks up from the committed ones). ``province_code``: as ``sweep``.
+    Returns the summed report (``batches``: batches run). Errors: as ``sweep``.
+    """
+    total = SweepReport(done=False)
+    while not total.done:
+        with uow() as session:
+            total.add(sweep(session, now, calendar, batch_size=batch_size,
+                            after_id=total.last_id, province_code=province_code))
+    return total

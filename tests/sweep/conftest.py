@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from rollout import db
 from rollout.calendar import WorkingCalendar
-from rollout.sweep import SweepReport, sweep
+from rollout.sweep import SweepReport
+from rollout.sweep import sweep_all as _sweep_all
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +28,4 @@ def sweep_all(
     engine: sa.Engine, now: datetime, calendar: WorkingCalendar, batch_size: int = 1000
 ) -> SweepReport:
     """Every batch of a sweep at ``now``, each committed in its own unit of work."""
-    total = SweepReport(done=False)
-    while not total.done:
-        with db.unit_of_work(engine) as session:
-            total.add(sweep(session, now, calendar, batch_size=batch_size, after_id=total.last_id))
-    return total
+    return _sweep_all(lambda: db.unit_of_work(engine), now, calendar, batch_size=batch_size)

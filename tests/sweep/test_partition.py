@@ -17,18 +17,14 @@ from sqlmodel import Session, select
 from rollout import db
 from rollout.calendar import TZ
 from rollout.models import Organization, OrgKind, OutboxMessage, TrackedTask
-from rollout.sweep import SweepReport, sweep
+from rollout.sweep import SweepReport, sweep_all
 
 JUNE_16 = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
 
 
 def _sweep_province(engine, calendar, province: str | None, batch_size: int = 100) -> SweepReport:
-    total = SweepReport(done=False)
-    while not total.done:
-        with db.unit_of_work(engine) as s:
-            total.add(sweep(s, JUNE_16, calendar, batch_size=batch_size,
-                            after_id=total.last_id, province_code=province))
-    return total
+    return sweep_all(lambda: db.unit_of_work(engine), JUNE_16, calendar, batch_size=batch_size,
+                     province_code=province)
 
 
 def test_two_provinces_swept_apart_cover_the_day_once(jilin, calendar):
