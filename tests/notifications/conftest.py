@@ -256,3 +256,25 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness():
         yield
+
+
+def run_at_once(fn, n: int = 2, timeout: float = 300) -> list:
+    """Call ``fn()`` in ``n`` threads released together (a barrier); returns their results.
+    Fails the test if a thread raised or did not finish within ``timeout`` seconds."""
+    barrier = threading.Barrier(n)
+    results, errors = [], []
+
+    def worker():
+        try:
+            barrier.wait()
+            results.append(fn())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert errors == [] and not any(t.is_alive() for t in threads), errors
+    return results

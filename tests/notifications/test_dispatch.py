@@ -28,7 +28,14 @@ from rollout.models import (
     TrackedTask,
 )
 from rollout.notifications.dispatch import DispatchConfig, backoff_seconds
-from tests.notifications.conftest import MAIL_FROM, SENDER_NAME, SmtpSink, at, free_port
+from tests.notifications.conftest import (
+    MAIL_FROM,
+    SENDER_NAME,
+    SmtpSink,
+    at,
+    free_port,
+    run_at_once,
+)
 from tests.notifications.test_mail import config, run
 
 DAY = date(2020, 7, 1)
@@ -154,22 +161,7 @@ def test_two_dispatchers_at_once_send_each_digest_once(outbox, smtp_server, cale
                    kind="reminder", step_key="reminder-0", levels_up=0, org_code=c,
                    address=f"gk-{c}@example.org", scheduled_on=DAY, created_at=at(2020, 7, 1))
     cfg = config(smtp_server.port, batch_size=5)
-    barrier = threading.Barrier(2)
-    reports, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            reports.append(run(outbox.engine, T0, cfg, calendar))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert errors == []
+    reports = run_at_once(lambda: run(outbox.engine, T0, cfg, calendar), timeout=120)
     assert sum(r.digests_built for r in reports) == 60
     assert sum(r.sent for r in reports) == 60
     ids = Counter(smtp_server.sink.ids())

@@ -5,7 +5,6 @@ and the rate limit across connections. A real aiosmtpd server on loopback counts
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from rollout.models import (
     TrackedTask,
 )
 from rollout.notifications.digests import build_digests
-from tests.notifications.conftest import SmtpServer, SmtpSink, at
+from tests.notifications.conftest import SmtpServer, SmtpSink, at, run_at_once
 from tests.notifications.test_mail import config, run
 
 DAY = date(2020, 7, 1)
@@ -128,22 +127,7 @@ def test_two_dispatchers_on_postgresql_send_each_digest_once(outbox, sink, calen
         built, _ = build_digests(s, now=T0, channels=[Channel.email])
     assert len(built) == 400
     cfg = config(sink.port, batch_size=10, connections=4)
-    barrier = threading.Barrier(2)
-    reports, errors = [], []
-
-    def worker():
-        try:
-            barrier.wait()
-            reports.append(run(outbox.engine, T0, cfg, calendar))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert errors == []
+    reports = run_at_once(lambda: run(outbox.engine, T0, cfg, calendar), timeout=300)
     assert sum(r.sent for r in reports) == 400 and all(r.claimed > 0 for r in reports)
     ids = Counter(sink.sink.ids())
     assert len(ids) == 400 and set(ids.values()) == {1}
