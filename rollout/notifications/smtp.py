@@ -132,16 +132,14 @@ class SmtpTransport:
         except TimeoutError as exc:
             raise DeliveryError(
                 f"SMTP 服务器 {self.config.timeout_seconds:g} 秒内未应答", connection=True) from exc
-        except aiosmtplib.SMTPSenderRefused as exc:
+        except (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPAuthenticationError,
+                aiosmtplib.SMTPHeloError) as exc:
             raise DeliveryError(f"SMTP 服务器拒绝会话：{exc.code} {exc.message}",
                                 connection=True) from exc
         except aiosmtplib.SMTPRecipientRefused as exc:
             await self._reset(client)
             raise DeliveryError(f"收件地址被拒收：{exc.code} {exc.message}",
                                 permanent=exc.code >= 500) from exc
-        except (aiosmtplib.SMTPAuthenticationError, aiosmtplib.SMTPHeloError) as exc:
-            raise DeliveryError(f"SMTP 服务器拒绝会话：{exc.code} {exc.message}",
-                                connection=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(client)
             raise DeliveryError(f"SMTP 服务器拒收邮件：{exc.code} {exc.message}",
