@@ -30,7 +30,7 @@ RSS after imports (``/proc/self/status`` VmRSS) is printed beside it as the base
 3. per sweep day, in date order: prepare (untimed) the state "as of D": tasks due before D
    accepted (on time; one UPDATE, not through the state machine), then a sweep as of the end
    of D−1 (earlier notices exist), then VACUUM ANALYZE (the mass UPDATE's dead rows, which a
-   real year's trickle of changes and autovacuum never leave); then sweep: ``rollout.sweep.sweep`` as of D at the policy's
+   real year's trickle of changes and autovacuum never leave); then sweep: ``rollout.sweep.sweep_all`` as of D at the policy's
    send time, one unit of work per batch of ``--sweep-batch``, as the Prefect flow does; the
    output says whether it advanced exactly the tasks counted in 2. µs per tracked task per day
    = D's sweep time / all tasks in the database.

@@ -16,7 +16,7 @@ created and dropped here). Phases, each timed with ``perf_counter``:
    With ``--open-every N`` > 1, every catalog task whose id is not a multiple of N is marked
    submitted on 06-10 (no next action): N = 7 on 9,801 counties leaves 36,555 of 774,432 tasks
    (4.7%) due on 06-16, the "one day, about 5% due" of issue 6.
-3. sweep: ``rollout.sweep.sweep`` as of 2020-06-16 09:00+08:00 (catalog reminder-10: one row per
+3. sweep: ``rollout.sweep.sweep_all`` as of 2020-06-16 09:00+08:00 (catalog reminder-10: one row per
    county × domain task; the overdue department and city tasks of April–May catch up too), one
    unit of work per batch of ``--sweep-batch``, as ``rollout.flows.deadlines`` does.
 4. dispatch: ``rollout.notifications.dispatch.dispatch`` at 09:05 (building the day's digests,

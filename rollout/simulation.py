@@ -1,7 +1,7 @@
 """Replay a plan day by day: the sweep and the dispatcher at 09:00 each working day.
 
 Used by ``rollout simulate`` (demos, tests) and ``rollout serve --demo``. It drives the real
-domain functions (``rollout.sweep.sweep``, ``rollout.notifications.dispatch.dispatch``) with a
+domain functions (``rollout.sweep.sweep_all``, ``rollout.notifications.dispatch.dispatch``) with a
 simulated ``now``: the same clock logic the scheduler uses, without one Prefect flow run per day
 (about 1 s each here; a year would take minutes). Each sweep batch and each dispatch round is its
 own unit of work, as in production.

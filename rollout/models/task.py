@@ -41,6 +41,8 @@ OPEN_STATES = frozenset({TaskState.pending, TaskState.in_progress, TaskState.ret
 OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES)))
 #: Tasks waiting for holiday data: the predicate of the partial index ``ix_trackedtask_waiting``.
 WAITING_SQL = "next_action_at IS NULL AND schedule_note IS NOT NULL"
+#: Submitted tasks: the predicate of the partial index ``ix_trackedtask_submitted`` (review queues).
+SUBMITTED_SQL = "state = 'submitted'"
 #: States that end the task.
 DONE_STATES = frozenset({TaskState.accepted, TaskState.waived})
 #: States in which a required task counts as delivered (plan ``requires``).
@@ -78,18 +80,19 @@ class TrackedTask(SQLModel, table=True):
         # the dashboards' overdue list, most days late first (rollout.api.pages.board; 0014)
         sa.Index("ix_trackedtask_open_due", "plan_id", "due_on", "key",
                  postgresql_where=sa.text(OPEN_STATES_SQL), sqlite_where=sa.text(OPEN_STATES_SQL)),
+        # the review queues (rollout.api.pages.units; 0016): the sweep never writes these rows
+        sa.Index("ix_trackedtask_submitted", "plan_id", postgresql_where=sa.text(SUBMITTED_SQL),
+                 sqlite_where=sa.text(SUBMITTED_SQL)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     plan_id: int = Field(foreign_key="plan.id")  # served by UNIQUE (plan_id, key)
-    milestone_id: int = Field(foreign_key="milestone.id", index=True)
+    milestone_id: int = Field(foreign_key="milestone.id")  # no index: 0016
     key: str = Field(max_length=120)
     org_code: str = Field(foreign_key="organization.code")
     unit_code: str | None = Field(default=None, foreign_key="organization.code", index=True)
     domain_key: str | None = Field(default=None, foreign_key="domain.key", index=True)
-    state: TaskState = Field(
-        default=TaskState.pending, sa_type=enum_column(TaskState), index=True
-    )
+    state: TaskState = Field(default=TaskState.pending, sa_type=enum_column(TaskState))
     due_on: date
     original_due_on: date
     due_at: datetime = Field(sa_column=_aware(nullable=False))

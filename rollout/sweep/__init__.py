@@ -1,8 +1,8 @@
 """The transactional deadline sweep: due steps of open tasks become outbox rows, exactly once.
 
-One call of ``sweep`` handles one batch of tasks (ordered by id, after a cursor) in the caller's
-transaction; ``sweep_all`` loops over the batches, one unit of work each, passing
-``SweepReport.last_id`` on until ``SweepReport.done`` (the edges call it with their unit of work).
+``sweep_all`` reads the ids of the due tasks once (``due_ids``), then sweeps them in batches of
+``DEFAULT_BATCH_SIZE`` in id order, one unit of work each (the edges pass their unit of work);
+``sweep_tasks`` is one batch in the caller's transaction.
 
 Per task (DESIGN.md "Sweep"; issue 3, item 3):
 
@@ -24,8 +24,9 @@ Set-based, per batch (issue 6, item 2). Tasks of one milestone with the same due
 ``next_action_at``, reload cursor and note get the same decision (``decision_key``), so
 ``decide`` runs once per group (a day's 50,000 due tasks make a handful of groups) and each group
 is advanced by one UPDATE; the outbox rows of a step go in as one multi-row INSERT per chunk
-(``rollout.notifications.notices.enqueue_step_notices``). The selects are served by partial
-indexes (``ix_trackedtask_due``, ``ix_trackedtask_waiting``; migration 0013; ``due_queries``).
+(``rollout.notifications.notices.enqueue_step_notices``). The id selects are served by partial
+indexes (``ix_trackedtask_due``, ``ix_trackedtask_waiting``; migration 0013; ``due_queries``);
+each batch then reads its rows by primary key (``select_tasks``).
 ``province_code`` limits a batch to the tasks owned in one province (the flow sweeps provinces
 side by side).
 
@@ -54,9 +55,9 @@ from rollout.sweep.batch import (
     DEFAULT_BATCH_SIZE,
     SweepReport,
     advance,
+    due_ids,
     due_queries,
-    select_due,
-    sweep,
+    select_tasks,
     sweep_all,
     sweep_tasks,
 )
@@ -65,6 +66,6 @@ from rollout.sweep.reproject import ReloadReport, reproject
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "ReloadReport", "SweepReport", "TaskOutcome", "advance", "decide",
-    "decision_key", "due_queries", "reload_cursor", "reproject", "select_due", "sweep",
+    "decision_key", "due_ids", "due_queries", "reload_cursor", "reproject", "select_tasks",
     "sweep_all", "sweep_tasks", "waiting_note",
 ]

@@ -24,7 +24,7 @@ from rollout.catalogs.tabular import ItemDraft
 from rollout.flows.compile import compile_catalogs
 from rollout.flows.review import review_city
 from rollout.models import OutboxMessage, ReviewPacket, TrackedTask
-from rollout.sweep import sweep
+from rollout.sweep import sweep_all
 from rollout.workflow import Action, Actor, Role, transition
 from tests.catalogs.conftest import SOCIAL_ASSISTANCE, guideline_workbook
 
@@ -123,11 +123,8 @@ def test_an_unsigned_county_is_escalated_after_the_review_deadline(jilin, calend
         [waived] = session.exec(select(TrackedTask).where(TrackedTask.key == "city_review:220103")).all()
         transition(session, waived.id, Action.waive, office, now=JUNE_20, calendar=calendar,
                    note="试点调整")
-    now, last, done = datetime(2020, 9, 2, 10, 0, tzinfo=TZ), 0, False
-    while not done:
-        with db.unit_of_work(jilin) as session:
-            report = sweep(session, now, calendar, after_id=last)
-            last, done = report.last_id, report.done
+    now = datetime(2020, 9, 2, 10, 0, tzinfo=TZ)
+    sweep_all(lambda: db.unit_of_work(jilin), now, calendar)
     with db.read_session(jilin) as session:
         rows = session.exec(
             select(OutboxMessage, TrackedTask)

@@ -17,7 +17,7 @@ from rollout.calendar import TZ
 from rollout.models import OutboxMessage, TaskState, TrackedTask
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
-from rollout.sweep import SweepReport, select_due, sweep_tasks
+from rollout.sweep import SweepReport, due_ids, select_tasks, sweep_tasks
 from rollout.workflow import Action, Actor, Role, transition
 from tests.conftest import LOADED_AT
 from tests.sweep.conftest import sweep_all
@@ -64,7 +64,7 @@ def test_two_sweeps_that_read_the_same_tasks_write_each_row_once_pg(pg_url, cale
 
     def one_sweep():
         with db.unit_of_work(engine) as s:
-            tasks = select_due(s, JUNE_16, limit=5000)
+            tasks = select_tasks(s, due_ids(s, JUNE_16), JUNE_16)
             assert len(tasks) == 1623
             both_read.wait()  # both have read every due task as open before either writes
             reports.append(sweep_tasks(s, tasks, JUNE_16, calendar))
@@ -104,7 +104,7 @@ def test_lost_update_a_task_submitted_after_the_sweep_read_it_gets_nothing_pg(pg
     with Session(engine) as s:
         target = s.exec(select(TrackedTask).where(TrackedTask.key == "catalog:220102:fiscal_budget")).one()
     with db.unit_of_work(engine) as sweep_session:
-        tasks = select_due(sweep_session, JUNE_16, limit=5000)
+        tasks = select_tasks(sweep_session, due_ids(sweep_session, JUNE_16), JUNE_16)
         assert target.id in {t.id for t in tasks}  # read as open
         # meanwhile the unit submits the task on another connection and commits
         with db.unit_of_work(engine) as api:
@@ -132,7 +132,7 @@ def test_sqlite_sweep_holding_the_write_lock_and_an_api_write_both_land(sqlite_u
 
     def sweeper():
         with db.unit_of_work(engine) as s:  # BEGIN IMMEDIATE: holds the write lock from here
-            tasks = select_due(s, JUNE_16, limit=5000)
+            tasks = select_tasks(s, due_ids(s, JUNE_16), JUNE_16)
             sweep_has_read.set()
             api_starting.wait()
             reports.append(sweep_tasks(s, tasks, JUNE_16, calendar))

@@ -5,6 +5,10 @@ tasks whose next action is in 2021: ~2% of the table is due, and once ANALYZE ha
 planner reads the due rows through ``ix_trackedtask_due``. Without that index (dropped inside a
 rolled-back transaction) the same statement is a sequential scan, so the index is what the
 plan rests on, not an accident of a small table.
+
+The second test puts the due rows at the end of the id range (as one milestone's tasks are at
+national scale): a select of the first batch written ``ORDER BY id LIMIT`` walks the primary key
+there, reading every row before them; ``due_queries`` has no such clause and stays on the index.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from rollout import db
 from rollout.calendar import TZ
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
-from rollout.sweep import due_queries, select_due
+from rollout.sweep import due_ids, due_queries, select_tasks
 from tests.conftest import LOADED_AT
 
 JUNE_16 = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
@@ -58,4 +62,40 @@ def test_the_due_select_uses_the_partial_index_pg(pg_url, calendar):
     assert "Seq Scan on trackedtask" in without, without
     with db.read_session(engine) as s:
         # the indexed select still finds exactly the 1,623 due tasks of test_sweep.py
-        assert len(select_due(s, JUNE_16, limit=5000)) == 1623
+        ids = due_ids(s, JUNE_16)
+        assert len(ids) == 1623 and list(ids) == sorted(ids)
+        assert [t.id for t in select_tasks(s, ids, JUNE_16)] == list(ids)
+
+
+def test_due_rows_at_the_end_of_the_ids_are_read_through_the_index_pg(pg_url, calendar):
+    engine = db.get_engine(pg_url)
+    with db.unit_of_work(engine) as s:
+        instantiate_plan(s, BUNDLED_PLAN, now=LOADED_AT, calendar=calendar)
+    cols = ("plan_id, milestone_id, org_code, unit_code, domain_key, state, due_on, "
+            "original_due_on, due_at, opened_at, times_returned, version")
+    later = "TIMESTAMPTZ '2021-01-04 09:00+08'"
+    with engine.begin() as conn:
+        # every task so far has its next action in 2021; then 100,000 more like them; then the
+        # 1,560 catalog tasks once more, due on 06-16: the last ids of the table
+        conn.exec_driver_sql(f"UPDATE trackedtask SET next_action_at = {later}")
+        for suffix, at, copies in ((":copy", later, COPIES // 1560), (":due", "TIMESTAMPTZ "
+                                   "'2020-06-16 09:00+08'", 1)):
+            conn.exec_driver_sql(f"""
+                INSERT INTO trackedtask (key, next_action_at, {cols})
+                SELECT t.key || '{suffix}' || g, {at}, {cols}
+                FROM generate_series(1, {copies}) AS g
+                CROSS JOIN (SELECT * FROM trackedtask WHERE key LIKE 'catalog:%%'
+                            AND key NOT LIKE '%%:copy%%') AS t""")
+        conn.exec_driver_sql("ANALYZE trackedtask")
+    due_q, _ = due_queries(JUNE_16)
+    with engine.connect() as conn:
+        plan = _explain(conn, due_q)
+        first_batch = _explain(conn, due_q.order_by(sa.text("id")).limit(100))
+    assert "ix_trackedtask_due" in plan and "trackedtask_pkey" not in plan, plan
+    # what the ids select must not be: a batch small beside the due rows (100 of 1,560 here,
+    # 10,000 of 74,100 at national scale), read in id order, walks the primary key
+    assert "Index Scan using trackedtask_pkey" in first_batch, first_batch
+    with db.read_session(engine) as s:
+        ids = due_ids(s, JUNE_16)
+        keys = {t.key for t in select_tasks(s, ids, JUNE_16)}
+    assert len(ids) == 1560 and all(k.endswith(":due1") for k in keys)

@@ -40,6 +40,7 @@ from rollout.models import (
     TrackedTask,
 )
 from rollout.models.organization import department_code
+from rollout.models.task import SUBMITTED_SQL
 from rollout.workflow import Role
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -100,7 +101,8 @@ def _to_accept(session: Session, org: Organization, plan_id: int) -> tuple[int, 
     office: every acceptance of its province; department: acceptances of its domains in its
     province), first 100 and the count."""
     q = (select(TrackedTask, Milestone).join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-         .where(TrackedTask.plan_id == plan_id, TrackedTask.state == TaskState.submitted))
+         # the literal predicate of ix_trackedtask_submitted (a bound state could not prove it)
+         .where(TrackedTask.plan_id == plan_id, sa.text(f"trackedtask.{SUBMITTED_SQL}")))
     if org.kind == OrgKind.city:
         kids = select(Organization.code).where(Organization.parent_code == org.code)
         q = q.where(Milestone.accepted_by == "city", col(TrackedTask.unit_code).in_(kids))
