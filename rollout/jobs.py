@@ -27,8 +27,9 @@ class JobSpec:
     hour day month day-of-week) read in ``timezone`` (an IANA name). ``entrypoint``: the flow as
     a dotted module path (``rollout.flows.deadlines.sweep_deadlines``: Prefect >= 3.8 imports it
     by module path, never by file path, so ``rollout.calendar`` cannot shadow the standard
-    library). ``lease_seconds``: how long one run may hold the job's lease before another process
-    may take it (a crashed holder blocks the job at most this long). ``catch_up``: when a process
+    library). ``lease_seconds``: how long one run may hold the job's lease (``rollout.leases``;
+    taken by the embedded scheduler's runs, and for ``sweep`` also by Prefect-run flows) before
+    another process may take it (a crashed holder blocks the job at most this long). ``catch_up``: when a process
     starts and the latest slot was never completed (everyone was down at the time), run it once
     at start. ``second``: the seconds field of the embedded trigger; ``"0"`` for every real job
     (Prefect's cron has no seconds), other values only for tests that need slots seconds apart.

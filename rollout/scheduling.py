@@ -4,10 +4,13 @@ process). Issue 3, item 6; DESIGN.md, "Scheduling" and "Two schedulers, one trut
 
 Times come from ``rollout.jobs.JOBS`` (the same ones ``prefect.yaml`` declares). Several
 processes may each run this scheduler (uvicorn ``--workers 4``): every run of a job first takes
-the job's lease in the database (``JobLease``), so one process at a time runs it, and each
-*slot* (a scheduled fire time, e.g. 2020-04-17 09:00+08:00) runs at most once: the lease row
-keeps the last completed slot in ``last_run_at``, and a process that reaches a slot already done
-(another process did it, or it restarted at 09:00:30) runs nothing.
+the job's lease in the database (``JobLease``, ``rollout.leases``), so one process at a time
+runs it, and each *slot* (a scheduled fire time, e.g. 2020-04-17 09:00+08:00) runs at most once:
+the lease row keeps the last completed slot in ``last_run_at``, and a process that reaches a slot
+already done (another process did it, or it restarted at 09:00:30) runs nothing. The runner
+passes its holder to the job as ``lease_holder``, so the sweep flow runs under the runner's lease
+instead of taking its own; a sweep a Prefect worker runs takes the lease itself, and a firing
+that finds it held skips (the slot stays open).
 
 Misfires and downtime:
 
@@ -36,14 +39,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from rollout import db
 from rollout.errors import RolloutError
 from rollout.jobs import JOBS, SCHEDULE_TIMEZONE, JobSpec
-from rollout.models import JobLease
+from rollout.leases import acquire_lease, release_lease
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,10 @@ JOB_DEFAULTS: dict[str, object] = {
 JobFunc = Callable[..., object]
 """A job callable. It is called with those of the keyword arguments ``now`` (aware datetime,
 the run instant), ``as_of`` (the same as ISO text, for ``sweep_deadlines``), ``slot_at`` (aware
-datetime, the slot being served) and ``database_url`` (str) that its signature names (for a
-Prefect flow, the signature of ``flow.fn``)."""
+datetime, the slot being served), ``database_url`` (str) and ``lease_holder`` (str: the holder
+of the job's lease, which the runner holds for the whole call; ``sweep_deadlines`` then takes
+no lease of its own) that its signature names (for a Prefect flow, the signature of
+``flow.fn``)."""
 
 _LOOKBACKS = (timedelta(minutes=2), timedelta(hours=2), timedelta(days=2), timedelta(days=40))
 
@@ -103,59 +107,6 @@ def latest_slot(trigger: CronTrigger, now: datetime) -> datetime | None:
         if last is not None:
             return last
     return None
-
-
-def _insert_missing(conn: sa.Connection, name: str) -> None:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(JobLease.__table__).values(name=name)
-    conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-
-
-def acquire_lease(
-    engine: sa.Engine, name: str, holder: str, slot_at: datetime, now: datetime, lease_seconds: int
-) -> bool:
-    """Take the lease of job ``name`` for ``slot_at`` in one short transaction.
-
-    Inserts the job's row if missing, then one conditional UPDATE: it succeeds only if no live
-    lease is held (``lease_until`` NULL or before ``now``) and the slot is not done yet
-    (``last_run_at`` NULL or before ``slot_at``). Returns True when this ``holder`` now holds the
-    lease until ``now + lease_seconds``. On PostgreSQL a concurrent UPDATE waits for the row lock
-    and re-checks the condition; on SQLite the transaction holds the write lock from its start.
-    """
-    table = JobLease.__table__
-    with db.unit_of_work(engine) as session:
-        conn = session.connection()
-        _insert_missing(conn, name)
-        result = conn.execute(
-            sa.update(table)
-            .where(
-                table.c.name == name,
-                sa.or_(table.c.lease_until.is_(None), table.c.lease_until < now),
-                sa.or_(table.c.last_run_at.is_(None), table.c.last_run_at < slot_at),
-            )
-            .values(holder=holder, lease_until=now + timedelta(seconds=lease_seconds))
-        )
-        return result.rowcount == 1
-
-
-def release_lease(
-    engine: sa.Engine, name: str, holder: str, completed_slot_at: datetime | None
-) -> bool:
-    """Give back ``holder``'s lease of job ``name``; with ``completed_slot_at`` also record that
-    slot as done (``last_run_at``). None (the run failed) leaves the slot open for a later run.
-    Returns False when the lease had expired and another process took it (nothing is written)."""
-    table = JobLease.__table__
-    values: dict[str, object] = {"holder": None, "lease_until": None}
-    if completed_slot_at is not None:
-        values["last_run_at"] = completed_slot_at
-    with db.unit_of_work(engine) as session:
-        result = session.connection().execute(
-            sa.update(table).where(table.c.name == name, table.c.holder == holder).values(**values)
-        )
-        return result.rowcount == 1
 
 
 def _call(func: JobFunc, **available: object) -> object:
@@ -224,6 +175,7 @@ class JobRunner:
                 as_of=now.isoformat(),
                 slot_at=slot_at,
                 database_url=self.engine_url,
+                lease_holder=self.holder,
             )
         except BaseException:
             release_lease(engine, spec.name, self.holder, None)

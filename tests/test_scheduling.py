@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from rollout import db, scheduling
+from rollout import db, leases, scheduling
 from rollout.errors import RolloutError
 from rollout.jobs import JOBS, JobSpec
 from rollout.models import JobLease, OutboxMessage, OutboxStatus
@@ -85,7 +85,7 @@ def test_numeric_day_of_week_is_refused() -> None:
 
 def test_lease_gives_each_slot_to_one_holder(db_url: str) -> None:
     engine = db.get_engine(db_url)
-    acquire, release = scheduling.acquire_lease, scheduling.release_lease
+    acquire, release = leases.acquire_lease, leases.release_lease
     assert acquire(engine, "sweep", "A", at(17, 9), at(17, 9), 1800)
     assert not acquire(engine, "sweep", "B", at(17, 9), at(17, 9, 0, 1), 1800)  # held by A
     assert release(engine, "sweep", "A", at(17, 9))

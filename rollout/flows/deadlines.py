@@ -3,7 +3,7 @@
 
 Partitioned per province (issue 6, item 3): one Prefect task run per province code
 (``Organization.province_code``), submitted at once to a thread pool of ``PROVINCE_WORKERS``;
-each loops ``rollout.sweep.sweep`` over that province's due tasks, one unit of work per batch
+each runs ``rollout.sweep.sweep_all`` over that province's due tasks, one unit of work per batch
 (``DEFAULT_BATCH_SIZE`` tasks), committed before the next starts. Coarse by design (DESIGN.md,
 "Prefect tasks are coarse"): a task run per province, never per tracked task; 31 provinces are
 31 task runs.
@@ -17,20 +17,43 @@ reminders.
 
 When some organization has no ``province_code`` (a registry loaded before the column was filled)
 the flow does not partition: one task sweeps everything, so no task is left unswept.
+
+The whole run (every province) holds the ``sweep`` job lease (``rollout.leases``), so a
+dispatcher running meanwhile builds no digests from half a sweep's batches
+(``rollout.notifications.dispatch.sweep_running``):
+
+- Run by a Prefect worker (``lease_holder`` unset), the flow takes the lease itself as
+  ``flow-run:<flow run id>`` and releases it when it ends, also when it fails. It serves no
+  slot: ``last_run_at`` is left to the embedded scheduler.
+- Run by the embedded scheduler (``rollout.scheduling.JobRunner``), the runner already holds the
+  lease and passes its holder as ``lease_holder``; the flow checks that the row names that
+  holder and takes no lease of its own (taking it would wait on itself).
+- Two Prefect-run sweeps at once (the deployment's ``concurrency_limit`` dropped, or one run
+  while the embedded scheduler sweeps): the second waits, polling, until the lease is free,
+  then sweeps. Not skipped, because a run's ``as_of`` may be later than the running one's and
+  skipping would drop its reminders until the next day; not run alongside, because the first
+  run's release would then let a dispatcher build digests while the second still commits. The
+  second run finds little left to do (the sweep is idempotent). A holder that crashed blocks at
+  most ``lease_seconds`` (``rollout.jobs.JOBS["sweep"]``, 30 minutes): the wait lasts up to
+  ``LEASE_WAIT_SECONDS`` and then fails the run (``RolloutError``, code ``lease_busy``).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from prefect import flow, task
 from prefect.futures import wait
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from sqlmodel import col, select
 
-from rollout import db
+from rollout import db, leases
 from rollout.calendar import WorkingCalendar
+from rollout.errors import RolloutError
 from rollout.flows.runtime import io_failure, parse_as_of
+from rollout.jobs import JOBS
 from rollout.models import Organization
 from rollout.settings import get_settings
 from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep_all
@@ -41,6 +64,13 @@ threads than the database has cores to spare only queue on its locks."""
 
 ALL = "all"
 """The partition key of an unpartitioned sweep in the flow's ``provinces`` result."""
+
+SWEEP_JOB = JOBS["sweep"]
+"""The job whose lease a run holds (``name`` ``sweep``, ``lease_seconds`` 1800)."""
+
+LEASE_WAIT_SECONDS = SWEEP_JOB.lease_seconds + 60
+"""How long a run waits for the lease held by another sweep: a crashed holder's lease runs out
+within ``lease_seconds``; the extra minute covers clock steps and the polling interval."""
 
 
 class ProvinceSweepFailed(RuntimeError):
@@ -95,20 +125,40 @@ def sweep_deadlines(
     as_of: str | None = None,
     database_url: str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    lease_holder: str | None = None,
 ) -> dict:
     """Sweep every due task as of ``as_of`` (ISO time; without an offset Asia/Shanghai; default
     now) in ``database_url`` (default ``ROLLOUT_DATABASE_URL``), provinces concurrently, each in
-    batches of ``batch_size``.
+    batches of ``batch_size``, holding the ``sweep`` lease throughout (module docstring).
+
+    ``lease_holder``: leave unset (the run takes the lease as ``flow-run:<id>``, waiting up to
+    ``LEASE_WAIT_SECONDS`` while another sweep holds it, counting lease times from ``as_of``);
+    the embedded scheduler passes the holder of the lease it holds for this run.
 
     Returns the summed ``SweepReport`` JSON (``created``, ``skipped``, ``tasks``,
     ``waiting_for_holiday_data`` (task keys), ``changed_concurrently``, ``batches``), ``as_of``,
     and ``provinces``: province code (``"all"`` when unpartitioned) → its ``created``,
     ``skipped``, ``tasks``, ``changed_concurrently``, ``batches``. Raises ``ValueError`` on a
     malformed ``as_of``; ``ProvinceSweepFailed`` when a province failed (after the others are
-    done; what they committed stays).
+    done; what they committed stays); ``RolloutError`` (code ``lease_not_held``) when
+    ``lease_holder`` does not hold the lease, (code ``lease_busy``) when the wait runs out.
     """
     now = parse_as_of(as_of)
     url = database_url or get_settings().database_url
+    engine = db.get_engine(url)
+    if lease_holder is not None:
+        held_by = leases.current_holder(engine, SWEEP_JOB.name)
+        if held_by != lease_holder:
+            raise RolloutError(f"扫描租约不属于 {lease_holder}（当前持有者：{held_by or '无'}）",
+                               code="lease_not_held")
+        return _sweep(url, now, batch_size)
+    holder = f"flow-run:{flow_run.id or uuid.uuid4()}"
+    with leases.held_lease(engine, SWEEP_JOB.name, holder, now, SWEEP_JOB.lease_seconds,
+                           wait_seconds=LEASE_WAIT_SECONDS):
+        return _sweep(url, now, batch_size)
+
+
+def _sweep(url: str, now: datetime, batch_size: int) -> dict:
     futures = {p: sweep_province.submit(url, now, p, batch_size) for p in sweep_partitions(url)}
     wait(list(futures.values()))
     total, provinces, failed = SweepReport(), {}, []
