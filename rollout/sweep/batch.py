@@ -124,7 +124,7 @@ def select_tasks(session: Session, ids: Sequence[int], now: datetime) -> list[An
     else:
         chunks = [T.c.id.in_(ids[i : i + _ID_CHUNK]) for i in range(0, len(ids), _ID_CHUNK)]
     rows = [r for which in chunks
-            for r in session.execute(sa.select(*TASK_COLUMNS).where(which, cond))]
+            for r in session.execute(sa.select(*TASK_COLUMNS).where(which, cond)).all()]
     return sorted(rows, key=lambda r: r.id)
 
 
