@@ -121,7 +121,8 @@ def _is_acceptor(session: Session, actor: Actor, task: TrackedTask, m: Milestone
         if dom is not None and unit is not None:
             dept = department_code(unit.province, dom.department_key)
     if m.accepted_by == "office":
-        return actor.role == Role.office or (actor.role == Role.department and actor.org_code == dept)
+        return (office_of_task(session, actor, task)
+                or (actor.role == Role.department and actor.org_code == dept))
     if m.accepted_by == "department":
         return actor.role == Role.department and actor.org_code == dept
     if m.accepted_by == "city":
@@ -134,15 +135,28 @@ def may(session: Session, actor: Actor, task: TrackedTask, action: Action) -> bo
     """Whether ``actor`` may make ``action`` on ``task`` (role and organization; not state).
 
     The owner starts and submits; the acceptor accepts and returns; only the provincial office
-    waives and cancels. The provincial office may also act for any unit (recorded as such).
+    waives and cancels. The provincial office may also act for any unit of its province
+    (recorded as such; ``office_of_task``).
     """
     m = session.get(Milestone, task.milestone_id)
     assert m is not None
     if action in (Action.start, Action.submit):
-        return actor.role == Role.office or actor.org_code == task.org_code
+        return office_of_task(session, actor, task) or actor.org_code == task.org_code
     if action in (Action.accept, Action.return_):
         return _is_acceptor(session, actor, task, m)
-    return actor.role == Role.office
+    return office_of_task(session, actor, task)
+
+
+def office_of_task(session: Session, actor: Actor, task: TrackedTask) -> bool:
+    """Whether ``actor`` is the provincial office of ``task``'s province: role office, and its
+    organization's ``province`` is that of the task's unit (``unit_code``, else the owner). In a
+    registry of several provinces an office has no powers over another province's tasks
+    (issue 6); with one province every task is its own."""
+    if actor.role != Role.office:
+        return False
+    office = session.get(Organization, actor.org_code)
+    unit = session.get(Organization, task.unit_code or task.org_code)
+    return office is not None and unit is not None and office.province == unit.province
 
 
 def allowed_actions(session: Session, actor: Actor, task: TrackedTask) -> list[Action]:

@@ -3,7 +3,7 @@
 - county: its own tasks (owner or fan-out unit is the county);
 - city: its own and its counties' (counties whose superior is the city today);
 - department: the tasks of its domains owned by units of its province, and its own;
-- office: all.
+- office: the tasks owned by units of its province (with one province in the registry: all).
 
 A task outside the scope is reported as not found (404), never as forbidden, so its existence
 does not leak.
@@ -23,7 +23,7 @@ from rollout.workflow import Actor, Role
 def scope_condition(session: Session, actor: Actor) -> sa.ColumnElement[bool] | None:
     """A SQL condition on ``TrackedTask`` selecting what ``actor`` sees; None = everything."""
     if actor.role == Role.office:
-        return None
+        return _province_condition(session, actor.org_code)
     if actor.role == Role.county:
         codes = [actor.org_code]
     elif actor.role == Role.city:
@@ -45,6 +45,23 @@ def scope_condition(session: Session, actor: Actor) -> sa.ColumnElement[bool] | 
             col(TrackedTask.org_code) == actor.org_code,
         )
     return sa.or_(col(TrackedTask.org_code).in_(codes), col(TrackedTask.unit_code).in_(codes))
+
+
+def _province_condition(session: Session, office_code: str) -> sa.ColumnElement[bool] | None:
+    """Tasks owned by units of the province of ``office_code`` (``Organization.province``);
+    None when every organization is in that province (one province: no filter to pay for)."""
+    office = session.get(Organization, office_code)
+    if office is None:
+        raise NotFound(f"机构名录中没有 {office_code}")
+    province = office.province
+    org = Organization.__table__
+    in_province = sa.or_(
+        org.c.province_code == province,
+        sa.and_(org.c.province_code.is_(None), sa.func.substr(org.c.code, 1, 2) == province[:2]),
+    )
+    if session.execute(sa.select(org.c.code).where(sa.not_(in_province)).limit(1)).first() is None:
+        return None
+    return col(TrackedTask.org_code).in_(sa.select(org.c.code).where(in_province))
 
 
 def can_see(session: Session, actor: Actor, task: TrackedTask) -> bool:

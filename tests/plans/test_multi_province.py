@@ -210,3 +210,21 @@ def test_cli_acts_as_the_office_of_the_task_province(tmp_path: Path):
     assert actors == ["110000.office"]
     engine.dispose()
     db.get_engine.cache_clear()
+
+
+def test_an_office_has_powers_in_its_own_province_only(two):
+    """110000's office sees, starts, waives and accepts 110000's tasks and none of 220000's;
+    a task outside its scope is not found (the API's 404), as for any other unit."""
+    from rollout.actions.scope import scope_condition, visible_task
+
+    b_office, a_office = Actor("110000.office", Role.office), Actor("220000.office", Role.office)
+    with db.read_session(two) as s:
+        keys = set(s.exec(select(TrackedTask.key).where(scope_condition(s, b_office))).all())
+        assert keys == {k for k in _expected() if ":110" in k}
+        b_task = _task(s, "acceptance:110101:compulsory_education")
+        for action in (Action.start, Action.submit, Action.waive, Action.accept):
+            assert may(s, b_office, b_task, action)
+            assert not may(s, a_office, b_task, action)
+        assert visible_task(s, b_office, b_task.id).key == b_task.key
+        with pytest.raises(NotFound):
+            visible_task(s, a_office, b_task.id)
