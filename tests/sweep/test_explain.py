@@ -34,18 +34,33 @@ def _explain(conn: sa.Connection, stmt: sa.Select) -> str:
     return "\n".join(rows)
 
 
-def test_the_due_select_uses_the_partial_index_pg(pg_url, calendar):
+LATER = "TIMESTAMPTZ '2021-01-04 09:00+08'"
+
+
+def _copy_catalog_tasks(conn: sa.Connection, suffix: str, next_action_at: str, copies: int) -> None:
+    """``copies`` open copies of each of the plan's 1,560 catalog tasks (keys ``…<suffix><n>``)
+    with ``next_action_at`` (SQL), inserted after every row there is."""
+    cols = ("plan_id, milestone_id, org_code, unit_code, domain_key, state, due_on, "
+            "original_due_on, due_at, opened_at, times_returned, version")
+    conn.exec_driver_sql(f"""
+        INSERT INTO trackedtask (key, next_action_at, {cols})
+        SELECT t.key || '{suffix}' || g, {next_action_at}, {cols}
+        FROM generate_series(1, {copies}) AS g
+        CROSS JOIN (SELECT * FROM trackedtask WHERE key LIKE 'catalog:%%'
+                    AND key NOT LIKE '%%:copy%%') AS t""")
+
+
+def _jilin(pg_url: str, calendar) -> sa.Engine:
     engine = db.get_engine(pg_url)
     with db.unit_of_work(engine) as s:
         instantiate_plan(s, BUNDLED_PLAN, now=LOADED_AT, calendar=calendar)
-    cols = ("plan_id, milestone_id, org_code, unit_code, domain_key, state, due_on, "
-            "original_due_on, due_at, opened_at, times_returned, version")
+    return engine
+
+
+def test_the_due_select_uses_the_partial_index_pg(pg_url, calendar):
+    engine = _jilin(pg_url, calendar)
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"""
-            INSERT INTO trackedtask (key, next_action_at, {cols})
-            SELECT t.key || ':copy' || g, TIMESTAMPTZ '2021-01-04 09:00+08', {cols}
-            FROM generate_series(1, {COPIES // 1560}) AS g
-            CROSS JOIN (SELECT * FROM trackedtask WHERE key LIKE 'catalog:%%') AS t""")
+        _copy_catalog_tasks(conn, ":copy", LATER, COPIES // 1560)
         conn.exec_driver_sql("ANALYZE trackedtask")
     with engine.connect() as conn:
         total = conn.exec_driver_sql("SELECT count(*) FROM trackedtask").scalar_one()
@@ -68,24 +83,13 @@ def test_the_due_select_uses_the_partial_index_pg(pg_url, calendar):
 
 
 def test_due_rows_at_the_end_of_the_ids_are_read_through_the_index_pg(pg_url, calendar):
-    engine = db.get_engine(pg_url)
-    with db.unit_of_work(engine) as s:
-        instantiate_plan(s, BUNDLED_PLAN, now=LOADED_AT, calendar=calendar)
-    cols = ("plan_id, milestone_id, org_code, unit_code, domain_key, state, due_on, "
-            "original_due_on, due_at, opened_at, times_returned, version")
-    later = "TIMESTAMPTZ '2021-01-04 09:00+08'"
+    engine = _jilin(pg_url, calendar)
     with engine.begin() as conn:
         # every task so far has its next action in 2021; then 100,000 more like them; then the
         # 1,560 catalog tasks once more, due on 06-16: the last ids of the table
-        conn.exec_driver_sql(f"UPDATE trackedtask SET next_action_at = {later}")
-        for suffix, at, copies in ((":copy", later, COPIES // 1560), (":due", "TIMESTAMPTZ "
-                                   "'2020-06-16 09:00+08'", 1)):
-            conn.exec_driver_sql(f"""
-                INSERT INTO trackedtask (key, next_action_at, {cols})
-                SELECT t.key || '{suffix}' || g, {at}, {cols}
-                FROM generate_series(1, {copies}) AS g
-                CROSS JOIN (SELECT * FROM trackedtask WHERE key LIKE 'catalog:%%'
-                            AND key NOT LIKE '%%:copy%%') AS t""")
+        conn.exec_driver_sql(f"UPDATE trackedtask SET next_action_at = {LATER}")
+        _copy_catalog_tasks(conn, ":copy", LATER, COPIES // 1560)
+        _copy_catalog_tasks(conn, ":due", "TIMESTAMPTZ '2020-06-16 09:00+08'", 1)
         conn.exec_driver_sql("ANALYZE trackedtask")
     due_q, _ = due_queries(JUNE_16)
     with engine.connect() as conn:
