@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
@@ -28,7 +29,7 @@ from functools import lru_cache
 from rollout.calendar import TZ
 from rollout.errors import RolloutError
 from rollout.notifications.digests import DigestContent
-from rollout.notifications.render import render, subject_for
+from rollout.notifications.render import context, render_context
 
 CRLF = "\r\n"
 #: Folding width for encoded-words: each line (with its leading space) at most 76 characters,
@@ -36,13 +37,28 @@ CRLF = "\r\n"
 MAX_WORD_LINE = 75
 
 
+#: An addr-spec that is a dot-atom on both sides (RFC 5322, section 3.4.1), ASCII only: what the
+#: ``email`` parser would return unchanged, so it is taken without running the parser.
+_PLAIN_ADDR_SPEC = re.compile(
+    r"(?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@(?P<domain>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+)
+
+
 def mailbox(addr_spec: str, display_name: str = "") -> Address:
     """An ``Address`` for ``addr_spec`` (ASCII ``local@domain``; a non-ASCII local part would
     need SMTPUTF8 and is refused) with a display name.
 
-    Raises ``RolloutError`` (code ``bad_address``) naming the value when it is not an address.
+    A plain ``dot-atom@dot-atom`` address is split directly (the ``email`` parser took 65 µs
+    of the 360 µs a message cost to render; issue 6); anything else (quoted local parts, domain
+    literals, comments, errors) goes through the parser. Raises ``RolloutError`` (code
+    ``bad_address``) naming the value when it is not an address.
     """
+    plain = _PLAIN_ADDR_SPEC.fullmatch(addr_spec.strip())
     try:
+        if plain:  # a display name with a line break still raises ValueError here
+            return Address(display_name=display_name, username=plain["local"],
+                           domain=plain["domain"])
         addr = Address(display_name=display_name, addr_spec=addr_spec.strip())
     except (ValueError, IndexError, TypeError, HeaderParseError) as exc:
         raise RolloutError(f"邮件地址无效：'{addr_spec}'", code="bad_address") from exc
@@ -66,7 +82,6 @@ def address_header(name: str, addr: Address) -> str:
     return _address_header(name, addr.display_name, addr.addr_spec)
 
 
-@lru_cache(maxsize=4096)  # the sender, and recipient names, recur in every batch
 def _address_header(name: str, display_name: str, addr_spec: str) -> str:
     if not display_name:
         return f"{name}: {addr_spec}"
@@ -75,6 +90,7 @@ def _address_header(name: str, display_name: str, addr_spec: str) -> str:
     return f"{name}: {_words(name, display_name)} <{addr_spec}>"
 
 
+@lru_cache(maxsize=4096)  # the sender's and recipients' names recur; their addresses do not
 def _words(name: str, text: str) -> str:
     return Header(text, "utf-8", maxlinelen=MAX_WORD_LINE, header_name=name).encode(linesep=CRLF)
 
@@ -98,11 +114,11 @@ def render_email(content: DigestContent, *, sender: Address) -> bytes:
     """
     to = mailbox(content.address, content.recipient_name)
     boundary = "=_rollout_" + hashlib.sha256(content.message_id.encode()).hexdigest()[:24]
-    ctx = {"sender_name": sender.display_name}
+    ctx = context(content, sender_name=sender.display_name)
     headers = [
         address_header("From", sender),
         address_header("To", to),
-        encoded_header("Subject", subject_for(content)),
+        encoded_header("Subject", ctx["subject"]),
         f"Date: {format_datetime(content.created_at.astimezone(TZ))}",
         f"Message-ID: {content.message_id}",
         "Auto-Submitted: auto-generated",
@@ -111,8 +127,8 @@ def render_email(content: DigestContent, *, sender: Address) -> bytes:
         f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"',
     ]
     parts = [
-        _text_part(render("digest.txt.j2", content, **ctx), "plain"),
-        _text_part(render("digest.html.j2", content, **ctx), "html"),
+        _text_part(render_context("digest.txt.j2", ctx), "plain"),
+        _text_part(render_context("digest.html.j2", ctx), "html"),
     ]
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts)
     return f"{CRLF.join(headers)}{CRLF}{CRLF}{body}--{boundary}--{CRLF}".encode("ascii")

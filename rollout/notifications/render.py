@@ -114,12 +114,21 @@ def environment() -> Environment:
     return env
 
 
-def render(template: str, content: DigestContent, **extra: object) -> str:
-    """Render ``template`` (e.g. ``digest.txt.j2``) for ``content``.
+def context(content: DigestContent, **extra: object) -> dict[str, object]:
+    """The templates' context for ``content``: ``c`` (the content), ``items`` (``ItemView``
+    list), ``subject``, ``sender_name`` (default empty) and ``extra``. Made once for the
+    several templates of one message."""
+    return {"c": content, "items": item_views(content), "subject": subject_for(content),
+            "sender_name": "", **extra}
 
-    The context: ``c`` (the content), ``items`` (``ItemView`` list), ``subject``, ``sender_name``
-    and ``extra``. Raises ``jinja2.TemplateNotFound`` for an unknown name.
-    """
-    ctx = {"c": content, "items": item_views(content), "subject": subject_for(content),
-           "sender_name": "", **extra}
+
+def render_context(template: str, ctx: dict[str, object]) -> str:
+    """Render ``template`` (e.g. ``digest.txt.j2``) with a ``context``. Raises
+    ``jinja2.TemplateNotFound`` for an unknown name."""
     return environment().get_template(template).render(ctx)
+
+
+def render(template: str, content: DigestContent, **extra: object) -> str:
+    """Render ``template`` (e.g. ``digest.txt.j2``) for ``content`` (context: ``context``).
+    Raises ``jinja2.TemplateNotFound`` for an unknown name."""
+    return render_context(template, context(content, **extra))

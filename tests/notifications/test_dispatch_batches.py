@@ -23,7 +23,7 @@ from rollout.models import (
     OutboxStatus,
     TrackedTask,
 )
-from rollout.notifications.digests import build_digests
+from rollout.notifications.digest_build import build_digests
 from tests.notifications.conftest import SmtpServer, SmtpSink, at, run_at_once
 from tests.notifications.test_mail import config, run
 
