@@ -107,6 +107,17 @@ def engine(db_url: str) -> sa.Engine:
 
 
 @pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """Real Prefect flow runs against a throwaway Prefect database and API server, one for the
+    whole session. The server gets two minutes to start (Prefect's default is 30 s; on this
+    shared 2-core machine its start took 30.9 s in bench/run.py, and two tests failed on it)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def calendar() -> WorkingCalendar:
     """The official calendar (chinese-calendar plus bundled override files)."""
     return WorkingCalendar()

@@ -284,15 +284,6 @@ def test_jobs_module_is_a_leaf() -> None:
     assert result.stdout.strip() == "[]", result.stderr
 
 
-@pytest.fixture(scope="module")
-def prefect_harness():
-    """Real Prefect flow runs against a throwaway Prefect database."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
-
-
 def test_two_processes_at_0900_sweep_the_plan_once(jilin, db_url: str, prefect_harness) -> None:
     """The real sweep flow, wired by its dotted entrypoint, run by two processes' runners: A at
     2020-04-17 09:00, B (restarted) at 09:00:30. The 26 work plans (one per domain, due 04-17)

@@ -250,14 +250,6 @@ def at(y: int, m: int, d: int, hh: int = 9, mm: int = 0, ss: int = 0) -> datetim
     return datetime(y, m, d, hh, mm, ss, tzinfo=TZ)
 
 
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
-
-
 def run_at_once(fn, n: int = 2, timeout: float = 300) -> list:
     """Call ``fn()`` in ``n`` threads released together (a barrier); returns their results.
     Fails the test if a thread raised or did not finish within ``timeout`` seconds."""

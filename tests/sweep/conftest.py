@@ -3,25 +3,14 @@ the whole session) and a helper that sweeps every batch, one unit of work each."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
-import pytest
 import sqlalchemy as sa
 
 from rollout import db
 from rollout.calendar import WorkingCalendar
 from rollout.sweep import SweepReport
 from rollout.sweep import sweep_all as _sweep_all
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """Real Prefect flow runs against a throwaway Prefect database."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
 
 
 def sweep_all(
