@@ -101,13 +101,18 @@ def phase_prepare(url: str, day: date) -> dict:
 
     from rollout import db
     from rollout.calendar import WorkingCalendar, end_of_day_at
-    from rollout.models import TaskState, TrackedTask
+    from rollout.models import TaskSchedule, TaskState, TrackedTask
     from rollout.sweep import sweep_all
 
     engine = db.get_engine(url)
     with db.unit_of_work(engine) as s:
-        accepted = s.execute(sa.update(TrackedTask).where(TrackedTask.due_on < day)
+        before = TrackedTask.due_on < day
+        accepted = s.execute(sa.update(TrackedTask).where(before)
                              .values(state=TaskState.accepted.value)).rowcount
+        # as the workflow does (rollout.schedules): a task that is not open has no next action
+        s.execute(sa.update(TaskSchedule).where(
+            TaskSchedule.task_id.in_(sa.select(TrackedTask.id).where(before)))  # type: ignore[union-attr]
+            .values(next_action_at=None))
     t = time.perf_counter()
     catch_up = sweep_all(lambda: db.unit_of_work(engine), end_of_day_at(day - timedelta(days=1)),
                          WorkingCalendar())

@@ -57,6 +57,7 @@ from rollout.models import (
     Organization,
     OrgKind,
     OutboxMessage,
+    TaskSchedule,
     TaskState,
     TrackedTask,
 )
@@ -99,8 +100,12 @@ def submit_most_catalogs(engine: sa.Engine, every: int) -> None:
     t = TrackedTask.__table__
     with db.unit_of_work(engine) as s:
         catalog = s.exec(select(Milestone.id).where(Milestone.key == "catalog")).one()
-        s.execute(sa.update(t).where(t.c.milestone_id == catalog, t.c.id % every != 0).values(
-            state=TaskState.submitted.value, next_action_at=None, submitted_at=SUBMITTED_AT))
+        which = sa.and_(t.c.milestone_id == catalog, t.c.id % every != 0)
+        s.execute(sa.update(t).where(which).values(
+            state=TaskState.submitted.value, submitted_at=SUBMITTED_AT))
+        sched = TaskSchedule.__table__
+        s.execute(sa.update(sched).where(sched.c.task_id.in_(sa.select(t.c.id).where(which)))
+                  .values(next_action_at=None))
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE trackedtask")

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from rollout import schedules
 from rollout.calendar import WorkingCalendar, end_of_day_at
-from rollout.deadlines import DeadlinePolicy, next_step
+from rollout.deadlines import DeadlinePolicy
 from rollout.errors import (
-    MissingHolidayData,
     NotFound,
     PermissionDenied,
     RequirementsPending,
@@ -218,15 +218,6 @@ def _snapshot(task: TrackedTask) -> dict[str, Any]:
     }
 
 
-def _reschedule(task: TrackedTask, m: Milestone, calendar: WorkingCalendar, now: datetime) -> None:
-    try:
-        step = next_step(task.due_on, DeadlinePolicy.model_validate(m.policy), calendar, after=now)
-    except MissingHolidayData as exc:
-        task.next_action_at, task.schedule_note = None, f"等待节假日数据（{exc.year}年）"
-        return
-    task.next_action_at, task.schedule_note = (step.at if step else None), None
-
-
 def transition(
     session: Session,
     task_id: int,
@@ -288,18 +279,20 @@ def transition(
         task.state = TaskState.submitted if m.accepted_by else TaskState.accepted
         if task.state == TaskState.accepted:
             task.completed_at = now
-        task.next_action_at = None
+        schedules.clear(session, task)
     elif action == Action.return_:
         task.state = TaskState.returned
         task.times_returned += 1
         if new_due_on is not None:
             task.due_on, task.due_at = new_due_on, end_of_day_at(new_due_on)
-        _reschedule(task, m, calendar, now)
+        schedules.reschedule(session, task, DeadlinePolicy.model_validate(m.policy), calendar,
+                             after=now)
     elif action == Action.accept:
         task.state, task.completed_at = TaskState.accepted, now
     else:
         task.state = TaskState.waived if action == Action.waive else TaskState.cancelled
-        task.completed_at, task.next_action_at = now, None
+        task.completed_at = now
+        schedules.clear(session, task)
     task.version += 1
     session.add(task)
     session.add(

@@ -12,12 +12,12 @@ from datetime import date, datetime
 
 from sqlmodel import Session, col, select
 
+from rollout import schedules
 from rollout.actions.scope import visible_task
 from rollout.calendar import WorkingCalendar, end_of_day_at, is_overdue
-from rollout.deadlines import DeadlinePolicy, next_step
+from rollout.deadlines import DeadlinePolicy
 from rollout.errors import (
     InvalidInput,
-    MissingHolidayData,
     NotFound,
     PermissionDenied,
     TransitionError,
@@ -154,13 +154,10 @@ def decide_extension(
         m = session.get(Milestone, task.milestone_id)
         assert m is not None
         before = {"due_on": task.due_on.isoformat(), "version": task.version,
-                  "next_action_at": task.next_action_at.isoformat() if task.next_action_at else None}
+                  "next_action_at": _iso(schedules.next_action_of(session, task.id))}
         task.due_on, task.due_at = req.requested_due_on, end_of_day_at(req.requested_due_on)
-        try:
-            step = next_step(task.due_on, DeadlinePolicy.model_validate(m.policy), calendar, after=now)
-            task.next_action_at, task.schedule_note = (step.at if step else None), None
-        except MissingHolidayData as exc:
-            task.next_action_at, task.schedule_note = None, f"等待节假日数据（{exc.year}年）"
+        schedule = schedules.reschedule(session, task, DeadlinePolicy.model_validate(m.policy),
+                                        calendar, after=now)
         task.version += 1
         session.add(task)
         session.add(AuditEvent(
@@ -168,7 +165,7 @@ def decide_extension(
             actor=actor.name, actor_org_code=actor.org_code, request_id=request_id, before=before,
             after={"due_on": task.due_on.isoformat(), "version": task.version,
                    "original_due_on": task.original_due_on.isoformat(),
-                   "next_action_at": task.next_action_at.isoformat() if task.next_action_at else None},
+                   "next_action_at": _iso(schedule.next_action_at)},
             detail={"extension_id": req.id},
         ))
     session.flush()
@@ -181,3 +178,7 @@ def extensions_of(session: Session, task_id: int) -> list[ExtensionRequest]:
         select(ExtensionRequest).where(ExtensionRequest.task_id == task_id)
         .order_by(col(ExtensionRequest.id).desc())
     ))
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None

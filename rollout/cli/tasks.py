@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session, select
 
-from rollout import db
+from rollout import db, schedules
 from rollout.calendar import local_day
 from rollout.cli.base import (
     DbOption,
@@ -55,6 +55,7 @@ def task_show(
         task = _find_task(session, ref)
         m = session.get(Milestone, task.milestone_id)
         waits = [t.key for t in waiting_for(session, task)]
+        next_at = schedules.next_action_of(session, task.id)
         events = session.exec(
             select(AuditEvent).where(AuditEvent.task_id == task.id).order_by(AuditEvent.id)
         ).all()
@@ -63,7 +64,7 @@ def task_show(
         "org_code": task.org_code, "unit_code": task.unit_code, "domain": task.domain_key,
         "state": task.state.value, "due_on": task.due_on.isoformat(),
         "original_due_on": task.original_due_on.isoformat(), "version": task.version,
-        "next_action_at": task.next_action_at.isoformat() if task.next_action_at else None,
+        "next_action_at": next_at.isoformat() if next_at else None,
         "waiting_for": waits,
         "history": [
             {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor,

@@ -57,6 +57,7 @@ from rollout.models.task import (
     DONE_STATES,
     OPEN_STATES,
     TASK_STATE_LABELS,
+    TaskSchedule,
     TaskState,
     TrackedTask,
 )
@@ -117,6 +118,7 @@ __all__ = [
     "WebSession",
     "TASK_STATE_LABELS",
     "TaskCount",
+    "TaskSchedule",
     "TaskState",
     "TrackedTask",
 ]

@@ -39,8 +39,11 @@ OPEN_STATES = frozenset({TaskState.pending, TaskState.in_progress, TaskState.ret
 #: 'returned')``): the predicate of the partial index ``ix_trackedtask_due``. A query written with
 #: this very text can use that index (a bound parameter cannot prove the predicate).
 OPEN_STATES_SQL = "state IN ({})".format(", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES)))
-#: Tasks waiting for holiday data: the predicate of the partial index ``ix_trackedtask_waiting``.
-WAITING_SQL = "next_action_at IS NULL AND schedule_note IS NOT NULL"
+#: Tasks waiting for holiday data (a note is only ever set with no ``TaskSchedule.next_action_at``):
+#: the predicate of the partial index ``ix_trackedtask_waiting`` (migration 0017).
+WAITING_SQL = "schedule_note IS NOT NULL"
+#: Scheduled tasks: the predicate of the partial index ``ix_taskschedule_due`` (migration 0017).
+SCHEDULED_SQL = "next_action_at IS NOT NULL"
 #: Submitted tasks: the predicate of the partial index ``ix_trackedtask_submitted`` (review queues).
 SUBMITTED_SQL = "state = 'submitted'"
 #: States that end the task.
@@ -72,9 +75,7 @@ class TrackedTask(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("plan_id", "key"),
         sa.Index("ix_trackedtask_org_milestone_state", "org_code", "milestone_id", "state"),
-        # the sweep's two selects (rollout.sweep.select_due; migration 0013)
-        sa.Index("ix_trackedtask_due", "next_action_at", postgresql_where=sa.text(OPEN_STATES_SQL),
-                 sqlite_where=sa.text(OPEN_STATES_SQL)),
+        # the sweep's select of waiting tasks (rollout.sweep.due_queries; migrations 0013, 0017)
         sa.Index("ix_trackedtask_waiting", "id", postgresql_where=sa.text(WAITING_SQL),
                  sqlite_where=sa.text(WAITING_SQL)),
         # the dashboards' overdue list, most days late first (rollout.api.pages.board; 0014)
@@ -100,9 +101,32 @@ class TrackedTask(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_aware())
     submitted_at: datetime | None = Field(default=None, sa_column=_aware())
     completed_at: datetime | None = Field(default=None, sa_column=_aware())
-    next_action_at: datetime | None = Field(default=None, sa_column=_aware())
-    last_step_key: str | None = Field(default=None, max_length=40)
-    last_step_at: datetime | None = Field(default=None, sa_column=_aware())
     schedule_note: str | None = Field(default=None, max_length=200)
     times_returned: int = 0
     version: int = 1
+
+
+class TaskSchedule(SQLModel, table=True):
+    """A tracked task's reminder schedule: one row per task (``rollout.schedules``).
+
+    ``next_action_at``: the next reminder/escalation, None when nothing is scheduled (the task is
+    no longer open, its schedule ended, or it waits for holiday data). ``last_step_key`` /
+    ``last_step_at``: the latest step the sweep processed (sent or skipped) and its scheduled
+    time, None before the first one (``rollout.sweep``).
+
+    Apart from ``TrackedTask`` so that the sweep's daily UPDATE of tens of thousands of
+    schedules writes a narrow row with two index entries, not a wide one with an entry in each of
+    the task's nine indexes (issue 6; migration 0017: 1.31 s -> 0.20 s for 74,100 rows).
+    """
+
+    __table_args__ = (
+        sa.Index("ix_taskschedule_due", "next_action_at", postgresql_where=sa.text(SCHEDULED_SQL),
+                 sqlite_where=sa.text(SCHEDULED_SQL)),
+    )
+
+    task_id: int = Field(sa_column=Column(
+        sa.Integer, sa.ForeignKey("trackedtask.id", ondelete="CASCADE"), primary_key=True,
+        autoincrement=False))
+    next_action_at: datetime | None = Field(default=None, sa_column=_aware())
+    last_step_key: str | None = Field(default=None, max_length=40)
+    last_step_at: datetime | None = Field(default=None, sa_column=_aware())

@@ -216,8 +216,9 @@ def enqueue_step_notices(
         written = _insert_sqlite(session, rows, now)
     else:
         raise NotImplementedError(f"unsupported database dialect {dialect!r}")
-    pending_ids = sorted(r[0] for r in written if r[4] == OutboxStatus.pending.value)
-    skipped_ids = sorted(r[0] for r in written if r[4] != OutboxStatus.pending.value)
+    pending_value = OutboxStatus.pending.value
+    pending_ids = sorted(r[0] for r in written if r[4] == pending_value)
+    skipped_ids = sorted(r[0] for r in written if r[4] != pending_value)
     if len(pending_ids) < sum(map(len, groups.values())):
         _renumber(session, rows, groups, taken, written)
     return Enqueued(pending_ids, skipped_ids)

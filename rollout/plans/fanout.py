@@ -14,8 +14,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from rollout import schedules
 from rollout.calendar import WorkingCalendar, end_of_day_at
 from rollout.deadlines import DeadlinePolicy, next_step
 from rollout.errors import MissingHolidayData
@@ -27,10 +29,12 @@ from rollout.models import (
     Organization,
     OrgKind,
     Plan,
+    TaskSchedule,
     TaskState,
     TrackedTask,
 )
 from rollout.models.organization import department_code
+from rollout.models.types import AwareDateTime
 from rollout.plans.bulk import begin_bulk_load, insert_rows
 from rollout.plans.registry import load_registry, offices_by_province, superiors_on
 from rollout.plans.schema import (
@@ -79,9 +83,9 @@ def first_action_at(
     "等待节假日数据（YYYY年）"; the task is still created.
     """
     try:
-        step = next_step(due_on, policy, calendar, after=end_of_day_at(date(1970, 1, 1)))
+        step = next_step(due_on, policy, calendar, after=schedules.EPOCH)
     except MissingHolidayData as exc:
-        return None, f"等待节假日数据（{exc.year}年）"
+        return None, schedules.waiting_note(exc.year)
     return (step.at if step else None), None
 
 
@@ -218,12 +222,14 @@ def instantiate_plan(
             ).where(TrackedTask.plan_id == plan.id)
         )
     }
+    firsts: dict[int, datetime | None] = {}  # milestone id -> a new task's first action
     for m in milestones:
         policy = DeadlinePolicy.model_validate(m.policy)
         first_at, note = first_action_at(m.due_on, policy, calendar)
         due_at = end_of_day_at(m.due_on)
         batch: list[dict[str, Any]] = []
         count = 0
+        firsts[m.id] = first_at
         for seed in fan_out(session, m):
             count += 1
             old = existing.get(seed.key)
@@ -233,8 +239,7 @@ def instantiate_plan(
                         plan_id=plan.id, milestone_id=m.id, key=seed.key, org_code=seed.org_code,
                         unit_code=seed.unit_code, domain_key=seed.domain_key,
                         state=TaskState.pending, due_on=m.due_on, original_due_on=m.due_on,
-                        due_at=due_at, opened_at=now, next_action_at=first_at,
-                        schedule_note=note, times_returned=0, version=1,
+                        due_at=due_at, opened_at=now, schedule_note=note, times_returned=0, version=1,
                     )
                 )
                 if len(batch) >= BATCH:
@@ -244,6 +249,8 @@ def instantiate_plan(
                 report.moved += 1
         report.created += _insert(session, batch, progress)
         report.tasks[m.key] = count
+    if report.created:
+        _add_schedules(session, plan.id, firsts)
     session.add(
         AuditEvent(
             at=now, kind="plan_loaded", plan_id=plan.id,
@@ -271,6 +278,25 @@ def _insert(session: Session, batch: list[dict[str, Any]], progress: Progress | 
     return n
 
 
+def _add_schedules(session: Session, plan_id: int, firsts: dict[int, datetime | None]) -> None:
+    """Give each task of plan ``plan_id`` that has no ``TaskSchedule`` yet (the tasks just
+    inserted) its row, with the first action of its milestone (``firsts``: milestone id -> aware
+    time or None). One INSERT … SELECT (the bulk insert returns no ids); on a first load into an
+    empty table, PostgreSQL loads it without its index and foreign key, made again at commit
+    (``rollout.plans.bulk``)."""
+    table = TaskSchedule.__table__
+    begin_bulk_load(session, table)  # type: ignore[arg-type]
+    t = TrackedTask.__table__
+    first = sa.case(*[(t.c.milestone_id == mid, sa.literal(at, AwareDateTime()))
+                      for mid, at in sorted(firsts.items()) if at is not None],
+                    else_=sa.null())
+    have = sa.select(table.c.task_id).where(table.c.task_id == t.c.id)  # type: ignore[attr-defined]
+    session.execute(sa.insert(table).from_select(  # type: ignore[arg-type]
+        ["task_id", "next_action_at"],
+        sa.select(t.c.id, first).where(t.c.plan_id == plan_id, ~sa.exists(have)),
+    ))
+
+
 def _move_due(
     session: Session,
     task_id: int,
@@ -290,8 +316,8 @@ def _move_due(
     if due_on == original_due_on:
         task.due_on = m.due_on
         task.due_at = end_of_day_at(m.due_on)
-        task.next_action_at, task.schedule_note = first_action_at(m.due_on, policy, calendar)
-        task.last_step_key = None
+        schedules.reschedule(session, task, policy, calendar, after=schedules.EPOCH,
+                             restart=True)
     task.version += 1
     session.add(task)
     session.add(

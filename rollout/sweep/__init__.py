@@ -6,8 +6,8 @@
 
 Per task (DESIGN.md "Sweep"; issue 3, item 3):
 
-- Selected: state pending / in_progress / returned, and ``next_action_at <= now``, or no
-  ``next_action_at`` but a ``schedule_note`` (waiting for holiday data: retried every sweep, so a
+- Selected: state pending / in_progress / returned, and its schedule's (``TaskSchedule``)
+  ``next_action_at <= now``, or no ``next_action_at`` but a ``schedule_note`` (waiting for holiday data: retried every sweep, so a
   task proceeds as soon as the year's data is there). Submitted, accepted, waived and cancelled
   tasks get nothing.
 - Due: the steps of its schedule (``rollout.deadlines.iter_steps``, the rule of ``due_steps``)
@@ -15,7 +15,7 @@ Per task (DESIGN.md "Sweep"; issue 3, item 3):
   task, the later of ``last_step_at`` and ``submitted_at``. The latest due step is written as a
   pending numbered notice to its recipients (``rollout.notifications``), the earlier ones as
   ``skipped`` rows (the system was down: record, don't send).
-- The task's ``next_action_at`` moves to the first step after ``now``; ``last_step_key`` /
+- The schedule's ``next_action_at`` moves to the first step after ``now``; ``last_step_key`` /
   ``last_step_at`` to the latest due step. A schedule reaching a year without holiday data
   (``MissingHolidayData``) sends what it could compute, sets ``next_action_at`` None and
   ``schedule_note`` "等待节假日数据（YYYY年）", and is reported; the rest of the batch goes on.
@@ -23,24 +23,25 @@ Per task (DESIGN.md "Sweep"; issue 3, item 3):
 Set-based, per batch (issue 6, item 2). Tasks of one milestone with the same due day,
 ``next_action_at``, reload cursor and note get the same decision (``decision_key``), so
 ``decide`` runs once per group (a day's 50,000 due tasks make a handful of groups) and each group
-is advanced by one UPDATE; the outbox rows of a step go in as one multi-row INSERT per chunk
+is advanced by one UPDATE of the narrow ``taskschedule`` (migration 0017); the outbox rows of a step go in as one multi-row INSERT per chunk
 (``rollout.notifications.notices.enqueue_step_notices``). The id selects are served by partial
-indexes (``ix_trackedtask_due``, ``ix_trackedtask_waiting``; migration 0013; ``due_queries``);
+indexes (``ix_taskschedule_due``, ``ix_trackedtask_waiting``; migrations 0013, 0017;
+``due_queries``);
 each batch then reads its rows by primary key (``select_tasks``).
 ``province_code`` limits a batch to the tasks owned in one province (the flow sweeps provinces
 side by side).
 
-Lost updates. Each group's UPDATE is conditional on what the sweep read: ``WHERE id IN (:ids)
-AND state IN (open) AND next_action_at = :read`` (``IS NULL`` for a waiting task) ``RETURNING
-id``. The UPDATE runs first; outbox rows are written only for the ids it returned. On
-PostgreSQL (READ COMMITTED) a unit that submitted a task after the sweep read it makes the
-UPDATE skip that row (it re-checks the committed row), so no notice goes out for it; a second
-sweep running at once finds ``next_action_at`` moved and writes nothing either. On SQLite every
-write transaction starts with ``BEGIN IMMEDIATE`` (``rollout.db``), so the read and the write
-already see one state. Row locks are taken in id order: on PostgreSQL the batch first locks its
-open tasks with ``SELECT … ORDER BY id FOR NO KEY UPDATE`` (the group UPDATEs then run in group
-order on rows already held), so concurrent sweeps, and writers that lock in id order, cannot
-deadlock with it.
+Lost updates. On PostgreSQL (READ COMMITTED) a batch first locks its tasks' rows in id order
+with ``SELECT … WHERE state IN (open) ORDER BY id FOR NO KEY UPDATE`` (``lock_open``): a task
+a unit submitted after the sweep read it is re-read under the lock, found closed, and left out,
+so no notice goes out for it. Each group's UPDATE is then conditional on what the sweep read:
+``WHERE task_id IN (:held ids) AND next_action_at = :read`` (``IS NULL`` for a waiting task)
+``RETURNING task_id``; a second sweep running at once finds ``next_action_at`` moved and writes
+nothing. The UPDATE runs first; outbox rows are written only for the ids it returned. Every other
+writer of a schedule holds the task row first (``rollout.schedules``), and the group UPDATEs run
+on rows already held, so concurrent sweeps, and writers that lock in id order, cannot deadlock
+with it. On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (``rollout.db``), so
+the read and the write already see one state.
 
 Exactly once and gap-free: the outbox's UNIQUE (task, due day, step, channel) with ``ON CONFLICT
 DO NOTHING``, and notice numbers taken in the same transaction (``rollout.notifications.notices``).
@@ -57,6 +58,7 @@ from rollout.sweep.batch import (
     advance,
     due_ids,
     due_queries,
+    lock_open,
     select_tasks,
     sweep_all,
     sweep_tasks,
@@ -66,6 +68,6 @@ from rollout.sweep.reproject import ReloadReport, reproject
 
 __all__ = [
     "DEFAULT_BATCH_SIZE", "ReloadReport", "SweepReport", "TaskOutcome", "advance", "decide",
-    "decision_key", "due_ids", "due_queries", "reload_cursor", "reproject", "select_tasks",
+    "decision_key", "due_ids", "due_queries", "lock_open", "reload_cursor", "reproject", "select_tasks",
     "sweep_all", "sweep_tasks", "waiting_note",
 ]

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 
 from rollout.calendar import WorkingCalendar, local_day
 from rollout.deadlines import DeadlinePolicy
-from rollout.models import Milestone, Organization, OutboxStatus, TrackedTask
-from rollout.models.task import OPEN_STATES_SQL, WAITING_SQL
+from rollout.models import Milestone, Organization, OutboxStatus, TaskSchedule, TrackedTask
+from rollout.models.task import OPEN_STATES, OPEN_STATES_SQL, WAITING_SQL
 from rollout.notifications.notices import StepNotices, enqueue_step_notices
 from rollout.notifications.recipients import Recipient, RecipientResolver
 from rollout.sweep.decide import TaskOutcome, decide, decision_key
@@ -70,11 +70,15 @@ class SweepReport:
 
 T = TrackedTask.__table__
 """The ``trackedtask`` table (Core): the sweep reads and writes plain rows, no ORM objects."""
+S = TaskSchedule.__table__
+"""The ``taskschedule`` table (Core): what the sweep advances."""
 TASK_COLUMNS = (
     T.c.id, T.c.key, T.c.plan_id, T.c.milestone_id, T.c.org_code, T.c.domain_key,
-    T.c.due_on, T.c.next_action_at, T.c.last_step_at, T.c.submitted_at, T.c.schedule_note,
+    T.c.due_on, S.c.next_action_at, S.c.last_step_at, T.c.submitted_at, T.c.schedule_note,
 )
-"""What the sweep reads of a task (Core columns: plain rows, no ORM objects)."""
+"""What the sweep reads of a task and its schedule (Core columns of ``TASK_ROWS``)."""
+TASK_ROWS = T.outerjoin(S, S.c.task_id == T.c.id)
+"""Tasks with their schedules (a task without a schedule row reads as nothing scheduled)."""
 _ID_CHUNK = 5000  # ids bound per ``IN (...)`` on SQLite (32,766 variables at most)
 
 
@@ -86,20 +90,21 @@ def _in_province(province_code: str | None) -> list[sa.ColumnElement[bool]]:
 
 
 def due_queries(now: datetime, *, province_code: str | None = None) -> tuple[sa.Select, sa.Select]:
-    """The two selects of ``due_ids`` (for ``EXPLAIN``), ids only: open tasks with
-    ``next_action_at <= now``, served by the partial index ``ix_trackedtask_due`` (the state
-    condition is written as that index's literal predicate ``OPEN_STATES_SQL``, which a bound
-    parameter could not prove), and open tasks waiting for holiday data
+    """The two selects of ``due_ids`` (for ``EXPLAIN``), task ids only: schedules with
+    ``next_action_at <= now``, served by the partial index ``ix_taskschedule_due`` (no state
+    condition: a task that is not open has no next action, ``rollout.schedules``; one that still
+    has one is dropped by ``select_tasks``), and open tasks waiting for holiday data
     (``ix_trackedtask_waiting``). ``province_code`` (``"220000"``): only tasks whose owner has
     that ``Organization.province_code``; None: every task.
 
     Neither has ``ORDER BY id LIMIT``: with one, the planner walks the primary key and filters,
     which reads the whole table when the due rows sit at its end (one milestone's tasks have
     neighbouring ids: 0.7 s for the first batch of 1,215,157 tasks, bench/run.py)."""
-    open_ = sa.text(OPEN_STATES_SQL)
     where = _in_province(province_code)
-    return (sa.select(T.c.id).where(open_, T.c.next_action_at <= now, *where),
-            sa.select(T.c.id).where(open_, sa.text(WAITING_SQL), *where))
+    due = sa.select(S.c.task_id).where(S.c.next_action_at <= now)
+    if where:
+        due = due.join(T, T.c.id == S.c.task_id).where(*where)
+    return due, sa.select(T.c.id).where(sa.text(OPEN_STATES_SQL), sa.text(WAITING_SQL), *where)
 
 
 def due_ids(session: Session, now: datetime, *, province_code: str | None = None) -> array:
@@ -107,78 +112,96 @@ def due_ids(session: Session, now: datetime, *, province_code: str | None = None
     ascending, as an ``array('q')`` (8 bytes an id: the busiest day of 1,215,157 tasks, 87 % due,
     is 8.5 MB)."""
     due_q, waiting_q = due_queries(now, province_code=province_code)
-    ids = {i for q in (due_q, waiting_q) for i in session.execute(q).scalars()}
+    ids = {i for q in (due_q, waiting_q) for i in session.execute(q).scalars().all()}
     return array("q", sorted(ids))
 
 
 def select_tasks(session: Session, ids: Sequence[int], now: datetime) -> list[Any]:
     """The tasks of ``ids`` still to sweep at aware ``now`` (open, and due or waiting: a task
-    submitted since ``due_ids`` read it drops out), in id order, as rows with the attributes of
-    ``TrackedTask`` the sweep needs (plain read, no lock). PostgreSQL binds the ids as one array;
-    SQLite as ``IN`` lists of ``_ID_CHUNK``."""
-    cond = sa.and_(sa.text(OPEN_STATES_SQL),
-                   sa.or_(T.c.next_action_at <= now, sa.text(WAITING_SQL)))
+    submitted since ``due_ids`` read it drops out), in id order, as rows of ``TASK_COLUMNS``
+    (plain read, no lock). PostgreSQL binds the ids as one array; SQLite as ``IN`` lists of
+    ``_ID_CHUNK``.
+
+    A task of ``ids`` that is not open but still has a next action (closed by plain SQL, not
+    through ``rollout.schedules``) gets its next action cleared here, so it leaves the index."""
     ids = sorted(ids)
-    if session.get_bind().dialect.name == "postgresql":
-        chunks = [_any_id(ids)] if ids else []
-    else:
-        chunks = [T.c.id.in_(ids[i : i + _ID_CHUNK]) for i in range(0, len(ids), _ID_CHUNK)]
-    rows = [r for which in chunks
-            for r in session.execute(sa.select(*TASK_COLUMNS).where(which, cond)).all()]
+    cond = sa.and_(sa.text(OPEN_STATES_SQL), sa.or_(S.c.next_action_at <= now, sa.and_(
+        S.c.next_action_at.is_(None), T.c.schedule_note.is_not(None))))
+    rows = [r for which in _id_chunks(session, T.c.id, ids)
+            for r in session.execute(sa.select(*TASK_COLUMNS).select_from(TASK_ROWS)
+                                     .where(which, cond)).all()]
+    if len(rows) < len(ids):  # some dropped out: clear the next action of closed ones
+        closed = sa.select(T.c.id).where(T.c.state.not_in([s.value for s in OPEN_STATES]))
+        for which in _id_chunks(session, S.c.task_id, ids):
+            session.execute(sa.update(S).where(
+                which, S.c.next_action_at.is_not(None), S.c.task_id.in_(closed.where(
+                    T.c.id == S.c.task_id))).values(next_action_at=None))
     return sorted(rows, key=lambda r: r.id)
 
 
+def _id_chunks(session: Session, column: sa.Column, ids: list[int]) -> list[sa.ColumnElement[bool]]:
+    """``column`` among ``ids`` (ascending), as conditions to run one statement each: PostgreSQL
+    one ``= ANY(:ids)`` (``_any_id``), SQLite ``IN`` lists of ``_ID_CHUNK``; none for no ids."""
+    if not ids:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return [_any_id(ids, column)]
+    return [column.in_(ids[i : i + _ID_CHUNK]) for i in range(0, len(ids), _ID_CHUNK)]
+
+
 def advance(session: Session, outcome: TaskOutcome, ids: Sequence[int] | None = None) -> list[int]:
-    """The conditional UPDATE (see "Lost updates") of the tasks ``ids`` (default: the outcome's
-    own task), which must share ``outcome.task``'s ``decision_key``; returns the ids it matched,
-    ascending. One statement (PostgreSQL: ``id = ANY(:ids)``; SQLite: ``IN`` lists of
-    ``_ID_CHUNK``) with ``RETURNING id``.
+    """The conditional UPDATE (see "Lost updates") of the schedules of the tasks ``ids``
+    (default: the outcome's own task), which must share ``outcome.task``'s ``decision_key`` and
+    be open and held by the caller (``lock_open``); returns the ids it matched, ascending. One
+    statement of ``taskschedule`` (PostgreSQL: ``task_id = ANY(:ids)``; SQLite: ``IN`` lists of
+    ``_ID_CHUNK``) with ``RETURNING task_id``; the tasks' ``schedule_note`` only when the
+    outcome changes it (a task starts or stops waiting for holiday data: rare).
 
     A no-op outcome (nothing due, nothing moved) updates nothing and returns [].
     """
     t = outcome.task
-    values: dict[str, Any] = {"next_action_at": outcome.next_at, "schedule_note": outcome.note}
+    values: dict[str, Any] = {"next_action_at": outcome.next_at}
     if outcome.latest is not None:
         values |= {"last_step_key": outcome.latest.key, "last_step_at": outcome.latest.at}
     elif (outcome.next_at, outcome.note) == (t.next_action_at, t.schedule_note):
         return []
     ids = sorted(ids) if ids is not None else [t.id]
-    read = T.c.next_action_at
-    guard = sa.and_(
-        sa.text(OPEN_STATES_SQL),
-        read.is_(None) if t.next_action_at is None else read == t.next_action_at,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        chunks = [_any_id(ids)]
-    else:
-        chunks = [T.c.id.in_(ids[i : i + _ID_CHUNK]) for i in range(0, len(ids), _ID_CHUNK)]
+    read = S.c.next_action_at
+    guard = read.is_(None) if t.next_action_at is None else read == t.next_action_at
     matched: list[int] = []
-    for which in chunks:
-        stmt = sa.update(T).where(which, guard).values(**values).returning(T.c.id)
+    for which in _id_chunks(session, S.c.task_id, ids):
+        stmt = sa.update(S).where(which, guard).values(**values).returning(S.c.task_id)
         matched += session.execute(stmt).scalars().all()
-    return sorted(matched)
+    matched.sort()
+    if outcome.note != t.schedule_note:
+        for which in _id_chunks(session, T.c.id, matched):
+            session.execute(sa.update(T).where(which).values(schedule_note=outcome.note))
+    return matched
 
 
-def _any_id(ids: Sequence[int]) -> sa.ColumnElement[bool]:
-    """PostgreSQL ``trackedtask.id = ANY(:ids)``, the ids bound as one integer array. (Not as
-    a text literal cast to ``integer[]``: that cast is not folded into a constant at planning,
-    so a sequential scan compares every row with the whole list; with the array bound, the
-    planner hashes it or walks the primary key.)"""
-    return T.c.id == sa.any_(sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Integer)))
+def _any_id(ids: Sequence[int], column: sa.Column = T.c.id) -> sa.ColumnElement[bool]:
+    """PostgreSQL ``column = ANY(:ids)``, the ids bound as one integer array. (Not as a text
+    literal cast to ``integer[]``: that cast is not folded into a constant at planning, so a
+    sequential scan compares every row with the whole list; with the array bound, the planner
+    hashes it or walks the primary key.)"""
+    return column == sa.any_(sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Integer)))
 
 
-def _lock_in_id_order(session: Session, ids: list[int]) -> None:
-    """PostgreSQL: lock the open ones of ``ids`` in id order (``SELECT … ORDER BY id FOR NO
-    KEY UPDATE``, the lock an UPDATE of non-key columns takes) before the per-decision UPDATEs,
-    which would otherwise lock in decision order: concurrent sweeps then take row locks in one
-    order and cannot deadlock. SQLite needs nothing: the write transaction holds the database's
-    write lock from its start."""
+def lock_open(session: Session, ids: list[int]) -> set[int]:
+    """The ones of ``ids`` (ascending) still open, their task rows held until the transaction
+    ends. PostgreSQL: ``SELECT … ORDER BY id FOR NO KEY UPDATE`` (the lock an UPDATE of
+    non-key columns takes), in id order, before the per-decision UPDATEs, which would otherwise
+    lock in decision order: concurrent sweeps then take row locks in one order and cannot
+    deadlock, and a task closed since it was read (its state re-read under the lock) is left
+    out. Every other writer of a schedule holds its task row first (``rollout.schedules``).
+    SQLite: ``ids`` as they are; the write transaction holds the database's write lock from its
+    start, so they were read in it."""
     if session.get_bind().dialect.name != "postgresql":
-        return
-    session.execute(
+        return set(ids)
+    return set(session.execute(
         sa.select(T.c.id).where(_any_id(ids), sa.text(OPEN_STATES_SQL))
         .order_by(T.c.id).with_for_update(key_share=True)
-    ).all()
+    ).scalars().all())
 
 
 def policies_of(session: Session, milestone_ids: set[int]) -> dict[int, DeadlinePolicy]:
@@ -201,13 +224,13 @@ def sweep_tasks(
     groups: dict[tuple, list[Any]] = {}
     for task in tasks:
         groups.setdefault(decision_key(task), []).append(task)
-    _lock_in_id_order(session, sorted(t.id for t in tasks))
+    held = lock_open(session, sorted(t.id for t in tasks))
     sent: list[tuple[TaskOutcome, list[Any]]] = []
     for members in groups.values():
         outcome = decide(members[0], policies[members[0].milestone_id], calendar, now)
         if outcome.missing_year is not None:
             report.waiting_for_holiday_data += [t.key for t in members]
-        matched = advance(session, outcome, [t.id for t in members])
+        matched = advance(session, outcome, [t.id for t in members if t.id in held])
         report.tasks += len(matched)
         if outcome.latest is not None:
             report.changed_concurrently += len(members) - len(matched)

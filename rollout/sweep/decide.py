@@ -4,21 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from rollout.calendar import WorkingCalendar, end_of_day_at, local_day
+from rollout.calendar import WorkingCalendar, local_day
 from rollout.deadlines import DeadlinePolicy, Step, iter_steps
 from rollout.errors import MissingHolidayData
+from rollout.schedules import waiting_note
 
 _EPSILON = timedelta(microseconds=1)
-EPOCH = end_of_day_at(date(1970, 1, 1))
-"""A cursor before every schedule (a task never swept and never submitted)."""
-
-
-def waiting_note(year: int) -> str:
-    """The ``schedule_note`` of a task whose schedule needs holiday data for ``year``."""
-    return f"等待节假日数据（{year}年）"
 
 
 @dataclass(frozen=True)

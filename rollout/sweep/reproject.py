@@ -15,8 +15,9 @@ from rollout.deadlines import DeadlinePolicy, next_step
 from rollout.errors import MissingHolidayData
 from rollout.models import AuditEvent
 from rollout.models.task import OPEN_STATES_SQL
-from rollout.sweep.batch import TASK_COLUMNS, T, advance, policies_of
-from rollout.sweep.decide import EPOCH, TaskOutcome, reload_cursor, waiting_note
+from rollout.schedules import EPOCH, waiting_note
+from rollout.sweep.batch import TASK_COLUMNS, TASK_ROWS, T, advance, policies_of
+from rollout.sweep.decide import TaskOutcome, reload_cursor
 
 
 @dataclass
@@ -39,7 +40,9 @@ def reproject(session: Session, calendar: WorkingCalendar, now: datetime) -> Rel
     New value: the first step of the task's schedule (in ``calendar``) after its
     ``reload_cursor`` (the first step at all if none); a step already in the past is then sent by
     the next sweep. Each task whose value or ``schedule_note`` changes is updated (conditional
-    on the state and ``next_action_at`` read, ``version`` untouched) and gets an ``AuditEvent``
+    on the ``next_action_at`` read; the chunk's task rows are held from the read, ``SELECT … FOR
+    NO KEY UPDATE`` on PostgreSQL, so their state cannot change; ``version`` untouched) and
+    gets an ``AuditEvent``
     ``task_schedule_moved`` at aware ``now`` with before/after. Never commits.
 
     Set-based, as the sweep (issue 6): open tasks are read ``CHUNK`` at a time in id order;
@@ -53,8 +56,9 @@ def reproject(session: Session, calendar: WorkingCalendar, now: datetime) -> Rel
     steps: dict[tuple, tuple[datetime | None, str | None, int | None]] = {}
     last_id = 0
     while rows := session.execute(
-        sa.select(*TASK_COLUMNS).where(T.c.id > last_id, sa.text(OPEN_STATES_SQL))
-        .order_by(T.c.id).limit(CHUNK)
+        sa.select(*TASK_COLUMNS).select_from(TASK_ROWS)
+        .where(T.c.id > last_id, sa.text(OPEN_STATES_SQL))
+        .order_by(T.c.id).limit(CHUNK).with_for_update(key_share=True, of=T)
     ).all():
         last_id = rows[-1].id
         report.examined += len(rows)

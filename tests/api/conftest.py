@@ -81,8 +81,9 @@ def snapshot(engine: sa.Engine) -> dict[str, Any]:
     """Every task row and the row counts of the tables the API writes."""
     with engine.connect() as conn:
         tasks = conn.execute(sa.text(
-            "select id, state, version, due_on, due_at, next_action_at, submitted_at, "
-            "completed_at, times_returned from trackedtask order by id")).all()
+            "select id, state, version, due_on, due_at, s.next_action_at, submitted_at, "
+            "completed_at, times_returned from trackedtask "
+            "left join taskschedule s on s.task_id = id order by id")).all()
         counts = {t: conn.execute(sa.text(f"select count(*) from {t}")).scalar_one()
                   for t in ("auditevent", "filing", "attachment", "cityreview",
                             "extensionrequest", "contact")}

@@ -98,20 +98,21 @@ def test_two_provinces_are_swept_separately_and_summed(prefect_harness, jilin, d
 
 
 def _block_updates_of(engine: sa.Engine, org_code: str) -> None:
-    """A trigger that makes every UPDATE of ``org_code``'s tasks fail (a real database error,
-    not one a retry can fix)."""
+    """A trigger that makes every UPDATE of the schedules of ``org_code``'s tasks (what the
+    sweep advances) fail: a real database error, not one a retry can fix."""
+    owned = f"(SELECT org_code FROM trackedtask WHERE id = OLD.task_id) = '{org_code}'"
     with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql(
-                "CREATE TRIGGER block_housing BEFORE UPDATE ON trackedtask "
-                f"WHEN OLD.org_code = '{org_code}' BEGIN SELECT RAISE(ABORT, 'blocked'); END")
+                "CREATE TRIGGER block_housing BEFORE UPDATE ON taskschedule "
+                f"WHEN {owned} BEGIN SELECT RAISE(ABORT, 'blocked'); END")
         else:
             conn.exec_driver_sql(
                 "CREATE FUNCTION block_housing() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "RAISE EXCEPTION 'blocked'; END $$")
+                f"IF {owned} THEN RAISE EXCEPTION 'blocked'; END IF; RETURN NEW; END $$")
             conn.exec_driver_sql(
-                "CREATE TRIGGER block_housing BEFORE UPDATE ON trackedtask FOR EACH ROW "
-                f"WHEN (OLD.org_code = '{org_code}') EXECUTE FUNCTION block_housing()")
+                "CREATE TRIGGER block_housing BEFORE UPDATE ON taskschedule FOR EACH ROW "
+                "EXECUTE FUNCTION block_housing()")
 
 
 def test_a_failing_province_fails_the_flow_after_the_others_finish(prefect_harness, jilin, db_url):

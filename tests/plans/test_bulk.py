@@ -104,7 +104,7 @@ def test_a_failed_bulk_load_writes_nothing_and_keeps_the_schema(jilin, calendar)
     row = dict(plan_id=plan_id, milestone_id=ms_id, key="x:1", org_code="999999",
                unit_code=None, domain_key=None, state="pending", due_on=date(2020, 7, 1),
                original_due_on=date(2020, 7, 1), due_at=AT, opened_at=AT,
-               next_action_at=None, schedule_note=None, times_returned=0, version=1)
+               schedule_note=None, times_returned=0, version=1)
     with pytest.raises(sa.exc.IntegrityError), db.unit_of_work(jilin) as s:
         s.execute(sa.text("DELETE FROM trackedtask"))  # empty: only then is the load prepared
         prepared = begin_bulk_load(s, TrackedTask.__table__)

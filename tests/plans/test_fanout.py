@@ -10,7 +10,7 @@ from sqlmodel import func, select
 
 from rollout import db
 from rollout.calendar import TZ
-from rollout.models import AuditEvent, Milestone, TaskState, TrackedTask
+from rollout.models import AuditEvent, Milestone, TaskSchedule, TaskState, TrackedTask
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.workflow import Action, Actor, Role, transition
@@ -57,7 +57,7 @@ def test_due_at_is_end_of_local_due_day_and_owners(jilin):
         assert cat.due_at == datetime(2020, 7, 1, 23, 59, 59, 999999, tzinfo=TZ)
         assert (cat.org_code, cat.unit_code) == ("220102", "220102")
         # the first reminder: 10 working days before 07-01 (端午 06-25..27, make-up 06-28) is 06-16
-        assert cat.next_action_at == datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
+        assert s.get(TaskSchedule, cat.id).next_action_at == datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
         review = s.exec(select(TrackedTask).where(TrackedTask.key == "city_review:220184")).one()
         assert review.org_code == "220100"  # 长春市 reviews 公主岭市 on 2020-09-01
         wp = s.exec(select(TrackedTask).where(TrackedTask.key == "work_plan:social_assistance")).one()

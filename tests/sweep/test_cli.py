@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from rollout.calendar import TZ, WorkingCalendar
 from rollout.cli.deadlines import holiday_data_warning
-from rollout.models import AuditEvent, TrackedTask
+from rollout.models import AuditEvent, TaskSchedule, TrackedTask
 
 FIXTURE_2027 = Path(__file__).parents[1] / "calendar" / "fixtures" / "holidays"
 
@@ -80,7 +80,8 @@ def test_calendar_reload_moves_the_affected_tasks(jilin, db_url, tmp_path):
     # 24, 23, 22, 19, 18, 16, 15 gives 06-15. No other milestone's next step spans 06-17.
     assert "提醒时间变动 1560 项" in proc.stdout
     with Session(jilin) as s:
-        cat = s.exec(select(TrackedTask.next_action_at).where(
+        cat = s.exec(select(TaskSchedule.next_action_at).join(
+            TrackedTask, col(TrackedTask.id) == TaskSchedule.task_id).where(
             col(TrackedTask.key).startswith("catalog:"))).all()
         assert set(cat) == {datetime(2020, 6, 15, 9, 0, tzinfo=TZ)}
         events = s.exec(select(AuditEvent).where(AuditEvent.kind == "task_schedule_moved")).all()

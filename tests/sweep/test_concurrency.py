@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from rollout import db
 from rollout.calendar import TZ
-from rollout.models import OutboxMessage, TaskState, TrackedTask
+from rollout.models import OutboxMessage, TaskSchedule, TaskState, TrackedTask
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.sweep import SweepReport, due_ids, select_tasks, sweep_tasks
@@ -115,8 +115,9 @@ def test_lost_update_a_task_submitted_after_the_sweep_read_it_gets_nothing_pg(pg
     assert report.created == 1622
     with Session(engine) as s:
         t = s.get(TrackedTask, target.id)
-        assert t.state == TaskState.submitted and t.next_action_at is None
-        assert t.last_step_key is None
+        sched = s.get(TaskSchedule, target.id)
+        assert t.state == TaskState.submitted and sched.next_action_at is None
+        assert sched.last_step_key is None
         sent = s.exec(select(OutboxMessage).where(OutboxMessage.task_id == target.id)).all()
         assert sent == []
 
@@ -125,7 +126,7 @@ def test_sqlite_sweep_holding_the_write_lock_and_an_api_write_both_land(sqlite_u
     engine = _load(sqlite_url, calendar)
     with Session(engine) as s:
         other = s.exec(select(TrackedTask).where(TrackedTask.key == "upload:220102:fiscal_budget")).one()
-        assert other.next_action_at > JUNE_16  # not part of this sweep
+        assert s.get(TaskSchedule, other.id).next_action_at > JUNE_16  # not part of this sweep
     sweep_has_read = threading.Event()
     api_starting = threading.Event()
     reports: list[SweepReport] = []
@@ -152,3 +153,4 @@ def test_sqlite_sweep_holding_the_write_lock_and_an_api_write_both_land(sqlite_u
         n = s.exec(select(sa.func.count()).select_from(OutboxMessage)).one()
         assert n == 1623 + 745
         assert not s.exec(select(OutboxMessage).where(col(OutboxMessage.task_id) == other.id)).all()
+

@@ -1,8 +1,8 @@
 """The sweep's selects use their partial indexes on PostgreSQL (issue 6, item 2).
 
 The Jilin plan (4,805 tasks, 1,623 due on 2020-06-16) plus 100,000 open copies of catalog
-tasks whose next action is in 2021: ~2% of the table is due, and once ANALYZE has run the
-planner reads the due rows through ``ix_trackedtask_due``. Without that index (dropped inside a
+tasks whose next action is in 2021: ~2% of the schedules are due, and once ANALYZE has run the
+planner reads the due rows through ``ix_taskschedule_due``. Without that index (dropped inside a
 rolled-back transaction) the same statement is a sequential scan, so the index is what the
 plan rests on, not an accident of a small table.
 
@@ -39,15 +39,18 @@ LATER = "TIMESTAMPTZ '2021-01-04 09:00+08'"
 
 def _copy_catalog_tasks(conn: sa.Connection, suffix: str, next_action_at: str, copies: int) -> None:
     """``copies`` open copies of each of the plan's 1,560 catalog tasks (keys ``…<suffix><n>``)
-    with ``next_action_at`` (SQL), inserted after every row there is."""
+    and their schedules, with ``next_action_at`` (SQL), inserted after every row there is."""
     cols = ("plan_id, milestone_id, org_code, unit_code, domain_key, state, due_on, "
             "original_due_on, due_at, opened_at, times_returned, version")
     conn.exec_driver_sql(f"""
-        INSERT INTO trackedtask (key, next_action_at, {cols})
-        SELECT t.key || '{suffix}' || g, {next_action_at}, {cols}
+        INSERT INTO trackedtask (key, {cols})
+        SELECT t.key || '{suffix}' || g, {cols}
         FROM generate_series(1, {copies}) AS g
         CROSS JOIN (SELECT * FROM trackedtask WHERE key LIKE 'catalog:%%'
                     AND key NOT LIKE '%%:copy%%') AS t""")
+    conn.exec_driver_sql(f"""
+        INSERT INTO taskschedule (task_id, next_action_at)
+        SELECT id, {next_action_at} FROM trackedtask WHERE key LIKE '%%{suffix}%%'""")
 
 
 def _jilin(pg_url: str, calendar) -> sa.Engine:
@@ -62,19 +65,20 @@ def test_the_due_select_uses_the_partial_index_pg(pg_url, calendar):
     with engine.begin() as conn:
         _copy_catalog_tasks(conn, ":copy", LATER, COPIES // 1560)
         conn.exec_driver_sql("ANALYZE trackedtask")
+        conn.exec_driver_sql("ANALYZE taskschedule")
     with engine.connect() as conn:
         total = conn.exec_driver_sql("SELECT count(*) FROM trackedtask").scalar_one()
         assert total == 4805 + (COPIES // 1560) * 1560
         due_q, waiting_q = due_queries(JUNE_16)
         plan = _explain(conn, due_q)
-        assert "ix_trackedtask_due" in plan, plan
+        assert "ix_taskschedule_due" in plan, plan
         assert "Seq Scan" not in plan, plan
         assert "ix_trackedtask_waiting" in _explain(conn, waiting_q)
     with engine.connect() as conn:  # the same statement without the index, rolled back
-        conn.exec_driver_sql("DROP INDEX ix_trackedtask_due")
+        conn.exec_driver_sql("DROP INDEX ix_taskschedule_due")
         without = _explain(conn, due_q)
         conn.rollback()
-    assert "Seq Scan on trackedtask" in without, without
+    assert "Seq Scan on taskschedule" in without, without
     with db.read_session(engine) as s:
         # the indexed select still finds exactly the 1,623 due tasks of test_sweep.py
         ids = due_ids(s, JUNE_16)
@@ -87,18 +91,19 @@ def test_due_rows_at_the_end_of_the_ids_are_read_through_the_index_pg(pg_url, ca
     with engine.begin() as conn:
         # every task so far has its next action in 2021; then 100,000 more like them; then the
         # 1,560 catalog tasks once more, due on 06-16: the last ids of the table
-        conn.exec_driver_sql(f"UPDATE trackedtask SET next_action_at = {LATER}")
+        conn.exec_driver_sql(f"UPDATE taskschedule SET next_action_at = {LATER}")
         _copy_catalog_tasks(conn, ":copy", LATER, COPIES // 1560)
         _copy_catalog_tasks(conn, ":due", "TIMESTAMPTZ '2020-06-16 09:00+08'", 1)
         conn.exec_driver_sql("ANALYZE trackedtask")
+        conn.exec_driver_sql("ANALYZE taskschedule")
     due_q, _ = due_queries(JUNE_16)
     with engine.connect() as conn:
         plan = _explain(conn, due_q)
-        first_batch = _explain(conn, due_q.order_by(sa.text("id")).limit(100))
-    assert "ix_trackedtask_due" in plan and "trackedtask_pkey" not in plan, plan
+        first_batch = _explain(conn, due_q.order_by(sa.text("task_id")).limit(100))
+    assert "ix_taskschedule_due" in plan and "taskschedule_pkey" not in plan, plan
     # what the ids select must not be: a batch small beside the due rows (100 of 1,560 here,
     # 10,000 of 74,100 at national scale), read in id order, walks the primary key
-    assert "Index Scan using trackedtask_pkey" in first_batch, first_batch
+    assert "Index Scan using taskschedule_pkey" in first_batch, first_batch
     with db.read_session(engine) as s:
         ids = due_ids(s, JUNE_16)
         keys = {t.key for t in select_tasks(s, ids, JUNE_16)}

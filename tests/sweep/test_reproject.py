@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from rollout import db
 from rollout.calendar import TZ, WorkingCalendar
-from rollout.models import AuditEvent, TrackedTask
+from rollout.models import AuditEvent, TaskSchedule, TrackedTask
 from rollout.sweep import reproject
 from tests.sweep.test_cli import OVERRIDE_2020
 
@@ -25,7 +25,7 @@ def test_a_holiday_added_moves_1560_catalog_tasks_with_one_update(jilin, tmp_pat
     updates: list[str] = []
 
     def count(conn, cursor, statement, *_):
-        if statement.lstrip().upper().startswith("UPDATE TRACKEDTASK"):
+        if statement.lstrip().upper().startswith(("UPDATE TRACKEDTASK", "UPDATE TASKSCHEDULE")):
             updates.append(statement)
 
     sa.event.listen(jilin, "before_cursor_execute", count)
@@ -39,7 +39,8 @@ def test_a_holiday_added_moves_1560_catalog_tasks_with_one_update(jilin, tmp_pat
     assert (report.examined, report.moved) == (4805, 1560)
     assert len(updates) == 1, updates
     with db.read_session(jilin) as s:
-        moved = s.exec(select(TrackedTask.next_action_at)
+        moved = s.exec(select(TaskSchedule.next_action_at)
+                       .join(TrackedTask, col(TrackedTask.id) == TaskSchedule.task_id)
                        .where(col(TrackedTask.key).startswith("catalog:"))).all()
         assert set(moved) == {datetime(2020, 6, 15, 9, 0, tzinfo=TZ)}
         events = s.exec(select(AuditEvent.task_id).where(AuditEvent.kind == "task_schedule_moved")

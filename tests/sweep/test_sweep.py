@@ -12,14 +12,25 @@ from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 import yaml
 from sqlmodel import Session, col, select
 
 from rollout import db
 from rollout.calendar import TZ, WorkingCalendar
-from rollout.models import Contact, Organization, OrgKind, OutboxMessage, TrackedTask
+from rollout.models import (
+    Contact,
+    Milestone,
+    Organization,
+    OrgKind,
+    OutboxMessage,
+    TaskSchedule,
+    TaskState,
+    TrackedTask,
+)
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
+from rollout.sweep import due_ids
 from tests.conftest import LOADED_AT
 from tests.sweep.conftest import sweep_all
 
@@ -70,6 +81,30 @@ def test_june_16_every_catalog_task_gets_reminder_10_once(jilin, calendar):
         assert len(s.exec(select(OutboxMessage.id)).all()) == 1623 + 745
 
 
+def test_a_task_closed_by_plain_sql_gets_nothing_and_leaves_the_due_index(jilin, calendar):
+    # the 63 spring tasks (26 work_plan + 26 dept_filing + 11 city_filing) submitted behind the
+    # workflow's back: their schedules keep a next action (in April/May, long due on 06-16)
+    spring = select(Milestone.id).where(
+        col(Milestone.key).in_(["work_plan", "dept_filing", "city_filing"]))
+    with jilin.begin() as conn:
+        conn.execute(sa.update(TrackedTask).where(col(TrackedTask.milestone_id).in_(spring))
+                     .values(state=TaskState.submitted.value))
+    with db.read_session(jilin) as s:
+        assert len(due_ids(s, JUNE_16)) == 1560 + 63
+    report = sweep_all(jilin, JUNE_16, calendar)
+    assert (report.created, report.skipped, report.tasks) == (1560, 0, 1560)
+    with db.read_session(jilin) as s:
+        assert len(due_ids(s, JUNE_16)) == 0  # the 1,560 moved on, the 63 were cleared
+        closed = s.exec(select(TaskSchedule.next_action_at).join(
+            TrackedTask, col(TrackedTask.id) == TaskSchedule.task_id).where(
+            col(TrackedTask.milestone_id).in_(spring))).all()
+        assert len(closed) == 63 and set(closed) == {None}
+        sent = s.exec(select(OutboxMessage.id).join(
+            TrackedTask, col(TrackedTask.id) == OutboxMessage.task_id).where(
+            col(TrackedTask.milestone_id).in_(spring))).all()
+        assert sent == []
+
+
 def test_a_domain_contact_receives_its_domains_notice(jilin, calendar):
     with db.unit_of_work(jilin) as s:
         s.add(Contact(org_code="220102", domain_key="fiscal_budget", name="张三",
@@ -115,8 +150,9 @@ def test_system_down_sends_the_latest_step_and_records_the_missed_ones(jilin, ca
         assert m.notice_number.startswith("督办〔2020〕")
     with Session(jilin) as s:
         t = s.get(TrackedTask, esc[0][1].id)
-        assert t.last_step_key == "escalation-5"
-        assert t.next_action_at == datetime(2020, 7, 15, 9, 0, tzinfo=TZ)
+        sched = s.get(TaskSchedule, t.id)
+        assert sched.last_step_key == "escalation-5"
+        assert sched.next_action_at == datetime(2020, 7, 15, 9, 0, tzinfo=TZ)
         assert t.version == 1  # schedule-only changes leave the clerks' version alone
 
 
@@ -148,7 +184,7 @@ def test_a_schedule_reaching_a_year_without_data_is_reported_and_the_rest_swept(
     with Session(engine) as s:
         waiting = s.exec(select(TrackedTask).where(
             col(TrackedTask.key).startswith("review_2027:"))).all()
-        assert {(t.next_action_at, t.schedule_note) for t in waiting} == {
+        assert {(s.get(TaskSchedule, t.id).next_action_at, t.schedule_note) for t in waiting} == {
             (None, "等待节假日数据（2027年）")}
     # once the year's data is there, the next sweep schedules them (nothing due yet)
     with_2027 = WorkingCalendar([FIXTURE_2027])
@@ -159,7 +195,7 @@ def test_a_schedule_reaching_a_year_without_data_is_reported_and_the_rest_swept(
             col(TrackedTask.key).startswith("review_2027:"))).first()
         # reminder-10 before Mon 2027-03-01 in the fixture year: 02-26 back to 02-15
         assert t.schedule_note is None
-        assert t.next_action_at == datetime(2027, 2, 15, 9, 0, tzinfo=TZ)
+        assert s.get(TaskSchedule, t.id).next_action_at == datetime(2027, 2, 15, 9, 0, tzinfo=TZ)
 
 
 def _city_codes(engine) -> list[str]:

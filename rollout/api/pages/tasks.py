@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session, col, select
 
-from rollout import db
+from rollout import db, schedules
 from rollout.actions.documents import FILING_TYPES
 from rollout.actions.filings import FILING_MILESTONES, StoredFile, record_filing
 from rollout.actions.reviews import FINDING_KINDS, Finding, sign_off
@@ -81,6 +81,7 @@ def task_page(
         history = s.exec(select(AuditEvent).where(AuditEvent.task_id == task.id)
                          .order_by(col(AuditEvent.id))).all()
         waits = waiting_for(s, task)
+        next_at = schedules.next_action_of(s, task.id)
         actions = [a.value for a in allowed_actions(s, ctx.actor, task)]
         filings = s.exec(select(Filing).where(Filing.task_id == task.id)
                          .order_by(col(Filing.id).desc())).all() if m.key in FILING_MILESTONES else []
@@ -90,7 +91,7 @@ def task_page(
     if can_file and "submit" in actions:
         actions.remove("submit")  # a filing task is submitted by filing (the filing form)
     return render(
-        ctx, "task.html", task=task, m=m, orgs=orgs, domains=domains,
+        ctx, "task.html", task=task, next_at=next_at, m=m, orgs=orgs, domains=domains,
         domain_names={d.key: d.name for d in domains}, history=history, waits=waits,
         actions=actions, filings=filings, can_sign=can_sign, can_file=can_file,
         finding_kinds=FINDING_KINDS, event_labels=EVENT_LABELS,

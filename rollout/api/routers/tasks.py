@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import Session, col, func, select
 
-from rollout import db
+from rollout import db, schedules
 from rollout.actions.documents import ATTACHMENT_TYPES
 from rollout.actions.scope import scope_condition, visible_task
 from rollout.api.deps import Ctx, CtxDep
@@ -33,6 +33,7 @@ from rollout.models import (
     AuditEvent,
     Milestone,
     Plan,
+    TaskSchedule,
     TaskState,
     TrackedTask,
 )
@@ -44,8 +45,11 @@ TaskId = Annotated[int, Path(ge=1, le=2**31 - 1, description="任务编号")]
 Code = Annotated[str | None, Query(max_length=60, pattern=NO_CONTROL)]
 
 
-def task_public(task: TrackedTask, m: Milestone, ctx: Ctx) -> TrackedTaskPublic:
-    """The public shape of ``task`` (``overdue`` as of the request's time)."""
+def task_public(
+    task: TrackedTask, m: Milestone, ctx: Ctx, next_action_at: datetime | None
+) -> TrackedTaskPublic:
+    """The public shape of ``task`` (``overdue`` as of the request's time; ``next_action_at``:
+    its schedule's, aware, or None)."""
     return TrackedTaskPublic(
         id=task.id, key=task.key, milestone=m.key, milestone_title=m.title,  # type: ignore[arg-type]
         org_code=task.org_code, unit_code=task.unit_code, domain=task.domain_key,
@@ -53,7 +57,7 @@ def task_public(task: TrackedTask, m: Milestone, ctx: Ctx) -> TrackedTaskPublic:
         original_due_on=task.original_due_on, due_at=task.due_at,
         overdue=task.state in OPEN_STATES and ctx.now > task.due_at,
         opened_at=task.opened_at, started_at=task.started_at, submitted_at=task.submitted_at,
-        completed_at=task.completed_at, next_action_at=task.next_action_at,
+        completed_at=task.completed_at, next_action_at=next_action_at,
         times_returned=task.times_returned, version=task.version,
     )
 
@@ -66,7 +70,7 @@ def task_detail(session: Session, task: TrackedTask, ctx: Ctx) -> TrackedTaskDet
         select(AuditEvent).where(AuditEvent.task_id == task.id).order_by(col(AuditEvent.id))
     ).all()
     return TrackedTaskDetail(
-        **task_public(task, m, ctx).model_dump(),
+        **task_public(task, m, ctx, schedules.next_action_of(session, task.id)).model_dump(),
         waiting_for=[t.key for t in waiting_for(session, task)],
         allowed_actions=allowed_actions(session, ctx.actor, task),
         history=[AuditEventPublic.model_validate(e, from_attributes=True) for e in events],
@@ -113,8 +117,12 @@ def list_tasks(
         if due_after:
             q = q.where(col(TrackedTask.due_on) > due_after)
         total = session.exec(select(func.count()).select_from(q.subquery())).one()
-        rows = session.exec(q.order_by(col(TrackedTask.id)).limit(limit).offset(offset)).all()
-        items = [task_public(t, m, ctx) for t, m in rows]
+        rows = session.exec(
+            q.add_columns(TaskSchedule.next_action_at)
+            .outerjoin(TaskSchedule, col(TaskSchedule.task_id) == TrackedTask.id)
+            .order_by(col(TrackedTask.id)).limit(limit).offset(offset)
+        ).all()
+        items = [task_public(t, m, ctx, at) for t, m, at in rows]
     return TaskPage(total=total, limit=limit, offset=offset, items=items)
 
 
