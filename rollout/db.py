@@ -35,8 +35,11 @@ def normalize_url(url: str) -> str:
 def get_engine(url: str) -> sa.Engine:
     """One engine per database URL for the process.
 
-    A SQLite file's folder is created if missing. Raises ``sqlalchemy.exc.ArgumentError`` on a
-    malformed URL.
+    A SQLite file's folder is created if missing. PostgreSQL sessions run with ``TimeZone``
+    UTC, whatever the server's default: SQL that takes a ``timestamptz``'s date without an
+    explicit ``AT TIME ZONE`` means the same everywhere, and psycopg returns aware values in
+    ``datetime.UTC``, which ``AwareDateTime`` passes through unconverted. Raises
+    ``sqlalchemy.exc.ArgumentError`` on a malformed URL.
     """
     url = normalize_url(url)
     parsed = make_url(url)
@@ -48,7 +51,7 @@ def get_engine(url: str) -> sa.Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": "-c TimeZone=UTC"})
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
