@@ -121,14 +121,21 @@ def superiors_on(session: Session, day: date) -> dict[str, str]:
         for code, parent in session.exec(select(Organization.code, Organization.parent_code))
         if parent
     }
-    periods = session.exec(
-        select(ParentPeriod).where(ParentPeriod.until_on > day).order_by(
-            col(ParentPeriod.until_on).desc()
-        )
-    )
-    for p in periods:  # latest first, so the earliest covering period is written last and wins
-        current[p.org_code] = p.parent_code
+    current.update(former_superiors_on(session, day))
     return current
+
+
+def former_superiors_on(session: Session, day: date) -> dict[str, str]:
+    """Map org code → its superior's code on local ``day``, for the organizations a
+    ``ParentPeriod`` covers that day (the earliest period whose ``until_on`` is after ``day``
+    wins); every other organization's superior that day is its ``parent_code``."""
+    periods = session.exec(
+        select(ParentPeriod.org_code, ParentPeriod.parent_code)
+        .where(ParentPeriod.until_on > day)
+        .order_by(col(ParentPeriod.until_on).desc())
+    )
+    # latest first, so the earliest covering period is written last and wins
+    return {code: parent for code, parent in periods}
 
 
 def find_org(session: Session, ref: str, kind: OrgKind | None = None) -> Organization:

@@ -12,14 +12,24 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rollout import db
 from rollout.calendar import TZ
-from rollout.models import Channel, Contact, TrackedTask
+from rollout.models import (
+    Channel,
+    Contact,
+    Domain,
+    Organization,
+    OrgKind,
+    ParentPeriod,
+    TrackedTask,
+)
 from rollout.models.contact import WebhookKind
-from rollout.notifications.recipients import RecipientResolver
+from rollout.notifications.recipients import Recipient, RecipientResolver
 from rollout.plans.fanout import instantiate_plan
+from rollout.plans.registry import superiors_on
+from tests.conftest import BUNDLED_PLAN, LOADED_AT
 
 DAY = date(2020, 6, 16)
 
@@ -140,3 +150,106 @@ def test_township_chain_is_township_county_city_office(two):
         # a township without its own address: the placeholder the registry loader gives
         other = _task(s, "township_catalog:220102101:compulsory_education")
         assert _one(r, other, 0)[2] == "gk-220102101@example.org"
+
+
+# -- every task against a plain rereading of the module docstring ---------------------------
+
+
+def _reference(s: Session):
+    """``resolve`` rewritten from the module docstring, without the resolver's caches: ORM
+    objects, contacts scanned in id order, superiors read per day (``superiors_on``)."""
+    orgs = {o.code: o for o in s.exec(select(Organization))}
+    domains = {d.key: d.name for d in s.exec(select(Domain))}
+    contacts = [c for c in s.exec(select(Contact).order_by(Contact.id)) if c.active]
+    offices = {o.province: o.code for o in orgs.values() if o.kind == OrgKind.office}
+    ups: dict[date, dict[str, str]] = {}
+
+    def chain(task, on):
+        o, d = orgs[task.org_code], task.domain_key
+        office = offices[o.province]
+        if on not in ups:
+            ups[on] = superiors_on(s, on)
+        up = ups[on]
+        if o.kind == OrgKind.county:
+            return ([(o.code, d)] if d else []) + [
+                (o.code, None), (up.get(o.code) or office, None), (office, None)]
+        if o.kind == OrgKind.township:
+            county = up.get(o.code)
+            city = up.get(county) if county else None
+            return [(o.code, d), (o.parent_code or office, None), (city or office, None),
+                    (office, None)]
+        if o.kind == OrgKind.city:
+            return [(o.code, None), (office, None)]
+        if o.kind == OrgKind.department:
+            return [(o.code, d), (office, None)]
+        return [(office, None)]
+
+    def addresses(code, d):
+        o = orgs[code]
+        name = f"{o.name}（{domains[d]}）" if d in domains else o.name
+        tiers = [c for c in contacts if d and (c.org_code, c.domain_key) == (code, d)]
+        tiers += [c for c in contacts if (c.org_code, c.domain_key) == (code, None)]
+        email = next((c.email for c in tiers if c.email), None) or o.email or ""
+        rows = [Recipient(code, d, name, Channel.email, email)]
+        hook = next((c for c in tiers if c.webhook_url), None)
+        if hook is not None:
+            rows.append(Recipient(code, d, name, Channel.webhook, hook.webhook_url,
+                                  hook.webhook_kind or WebhookKind.generic))
+        return rows
+
+    def resolve(task, levels_up, on):
+        rungs = chain(task, on)
+        return addresses(*rungs[min(levels_up, len(rungs) - 1)])
+
+    return resolve
+
+
+@pytest.mark.parametrize("registry", ["jilin", "two"])
+def test_every_task_resolves_as_the_docstring_says(registry, engine, calendar):
+    """Townships (two), a former superior (jilin: 公主岭市), contacts of every kind; the resolver
+    answers many calls, so its caches are crossed by other days, rungs and levels."""
+    plan, county, town = ((BUNDLED_PLAN, "220102", "220102") if registry == "jilin"
+                          else (TWO_PROVINCES, "220102", "220102001"))
+    with db.unit_of_work(engine) as s:
+        instantiate_plan(s, plan, now=LOADED_AT, calendar=calendar)
+    with db.unit_of_work(engine) as s:
+        domain = s.exec(select(TrackedTask.domain_key).where(
+            TrackedTask.org_code == town, col(TrackedTask.domain_key).is_not(None))).first()
+        s.add_all([
+            Contact(org_code=town, domain_key=domain, name="甲", email="d@x.example.org",
+                    webhook_url="https://hook.example.org/d", webhook_kind=WebhookKind.wecom),
+            Contact(org_code=town, domain_key=domain, name="乙", email="d2@x.example.org",
+                    webhook_url="https://hook.example.org/d2"),
+            Contact(org_code=county, name="丙", webhook_url="https://hook.example.org/g"),
+            Contact(org_code=county, name="丁", email="g@x.example.org"),
+            Contact(org_code=county, domain_key=domain, name="停用", active=False,
+                    email="old@x.example.org", webhook_url="https://hook.example.org/old"),
+            Contact(org_code="220100", name="戊", email="", webhook_url="https://hook.example.org/c",
+                    webhook_kind=WebhookKind.dingtalk),
+        ])
+        if registry == "two":  # on 06-14: 甲一街道 under 甲二区, then under 乙市市辖区
+            s.add_all([
+                ParentPeriod(org_code=town, parent_code="220103", until_on=date(2020, 6, 15)),
+                ParentPeriod(org_code="220103", parent_code="220100", until_on=date(2020, 6, 30)),
+                ParentPeriod(org_code="220103", parent_code="110100", until_on=date(2020, 6, 15)),
+            ])
+    with Session(engine) as s:
+        tasks = s.exec(select(TrackedTask).order_by(TrackedTask.id)).all()
+        expected = _reference(s)
+        resolver = RecipientResolver(s, {t.org_code for t in tasks[::2]})
+        days = [DAY, date(2020, 6, 14)]  # 公主岭市 under 长春市, then under 四平市 (jilin)
+        wrong = [(t.key, k, on) for on in days for t in tasks for k in range(5)
+                 if repr(resolver.resolve(t, k, on)) != repr(expected(t, k, on))]
+        assert wrong == [] and len(tasks) > 20
+        if registry == "two":
+            assert resolver.chain(_task(s, f"township_catalog:{town}:{domain}"), days[1])[2] == (
+                "110100", None)
+        assert {r.address for k in range(4) for r in resolver.resolve(
+            s.exec(select(TrackedTask).where(TrackedTask.org_code == town,
+                                             TrackedTask.domain_key == domain)).first(), k, DAY)
+        } >= {"d@x.example.org", "https://hook.example.org/d", "g@x.example.org",
+              "https://hook.example.org/g", "https://hook.example.org/c"}
+        # a caller changing a returned list changes no later answer
+        resolver.addresses(county, None).clear()
+        assert [r.address for r in resolver.addresses(county, None)] == [
+            "g@x.example.org", "https://hook.example.org/g"]
