@@ -47,6 +47,11 @@ class DigestStatus(StrEnum):
     failed = "failed"
 
 
+DIGESTED_SQL = "digest_id IS NOT NULL"
+"""The predicate of the partial ``ix_outboxmessage_digest_id``: rows already put in a digest. The
+literal must stay identical to the one migration 0018 writes."""
+
+
 class OutboxMessage(SQLModel, table=True):
     """One notice about one task step to one recipient over one channel.
 
@@ -57,12 +62,20 @@ class OutboxMessage(SQLModel, table=True):
     ``levels_up``: 0 = the owner; 1.. up the escalation chain. ``notice_number``: e.g.
     ``催办〔2020〕0153号``, unique within the plan (None for skipped rows). ``scheduled_on``: the
     local day the notice belongs to; rows of one recipient address and day form one digest.
+
+    ``ix_outboxmessage_digest_id`` is partial, over rows that have a digest (``DIGESTED_SQL``):
+    rows are written without one, so the sweep's INSERT skips it, and every reader of it asks
+    for ``digest_id = X`` / ``= ANY(…)``, which implies the predicate (migration 0018).
+    ``ix_outboxmessage_recipient_org_code`` serves the unit and outbox pages (rows addressed to
+    one organization).
     """
 
     __table_args__ = (
         sa.UniqueConstraint("task_id", "due_on", "step_key", "channel"),
         sa.UniqueConstraint("plan_id", "notice_number"),
         sa.Index("ix_outboxmessage_status_address", "status", "address", "scheduled_on"),
+        sa.Index("ix_outboxmessage_digest_id", "digest_id",
+                 postgresql_where=sa.text(DIGESTED_SQL), sqlite_where=sa.text(DIGESTED_SQL)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -79,7 +92,7 @@ class OutboxMessage(SQLModel, table=True):
     notice_number: str | None = Field(default=None, max_length=40)
     scheduled_on: date
     status: OutboxStatus = Field(default=OutboxStatus.pending, sa_type=enum_column(OutboxStatus))
-    digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
+    digest_id: int | None = Field(default=None, foreign_key="digest.id")  # partial index above
     created_at: datetime = Field(sa_column=Column(AwareDateTime(), nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=Column(AwareDateTime()))
 
