@@ -108,10 +108,11 @@ def sweep_province(
 ) -> SweepReport:
     """Every due task of one province (``province_code`` None: of all provinces) at aware
     ``now``, in batches of ``batch_size``, each batch its own unit of work (committed when its
-    ``with`` block ends). Returns the summed report (``batches``: batches run)."""
+    ``with`` block ends), one after another: the provinces already run side by side
+    (``PROVINCE_WORKERS``). Returns the summed report (``batches``: batches run)."""
     engine = db.get_engine(database_url)
     return sweep_all(lambda: db.unit_of_work(engine), now, _calendar(), batch_size=batch_size,
-                     province_code=province_code)
+                     province_code=province_code, workers=1)
 
 
 def _counts(report: SweepReport) -> dict:

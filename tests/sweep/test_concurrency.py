@@ -6,9 +6,11 @@ interleavings that matter are forced with barriers/events, not with sleeps.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -18,6 +20,7 @@ from rollout.models import OutboxMessage, TaskSchedule, TaskState, TrackedTask
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.sweep import SweepReport, due_ids, select_tasks, sweep_tasks
+from rollout.sweep import sweep_all as _sweep_all
 from rollout.workflow import Action, Actor, Role, transition
 from tests.conftest import LOADED_AT
 from tests.sweep.conftest import sweep_all
@@ -154,3 +157,46 @@ def test_sqlite_sweep_holding_the_write_lock_and_an_api_write_both_land(sqlite_u
         assert n == 1623 + 745
         assert not s.exec(select(OutboxMessage).where(col(OutboxMessage.task_id) == other.id)).all()
 
+
+def test_batches_swept_on_two_connections_at_once_number_in_id_order_pg(pg_url, calendar):
+    engine = _load(pg_url, calendar)
+    threads: set[str] = set()
+
+    def seen(conn):
+        threads.add(threading.current_thread().name)
+
+    sa.event.listen(engine, "begin", seen)
+    try:
+        report = _sweep_all(lambda: db.unit_of_work(engine), JUNE_16, calendar, batch_size=100,
+                            workers=2)
+    finally:
+        sa.event.remove(engine, "begin", seen)
+    # the 1,623 due tasks of test_sweep.py in ceil(1623 / 100) = 17 batches, on two threads
+    assert (report.created, report.skipped, report.batches) == (1623, 745, 17)
+    assert len({name for name in threads if name.startswith("sweep")}) == 2
+    rows = sorted(_outbox(engine), key=lambda r: r.id)
+    assert len(rows) == 1623 + 745
+    for prefix in ("催办", "督办"):  # gap-free, and ascending in id order: batches took turns
+        numbers = [int(r.notice_number[8:12]) for r in rows
+                   if r.notice_number and r.notice_number.startswith(prefix)]
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_a_failing_batch_cancels_the_batches_not_started_and_raises_pg(pg_url, calendar):
+    engine = _load(pg_url, calendar)
+    calls = itertools.count()
+
+    def uow():
+        if next(calls) == 3:  # the first call reads the due ids; this is the third batch
+            raise RuntimeError("连接中断")
+        return db.unit_of_work(engine)
+
+    with pytest.raises(RuntimeError, match="连接中断"):
+        _sweep_all(uow, JUNE_16, calendar, batch_size=100, workers=2)
+    assert next(calls) < 1 + 17  # not every batch was started
+    rows = _outbox(engine)
+    with Session(engine) as s:  # what was written is whole: each row's task was advanced
+        for r in rows:
+            assert s.get(TaskSchedule, r.task_id).last_step_key is not None
+    pending = [r.notice_number for r in rows if r.notice_number]
+    assert 0 < len(pending) < 1623 and len(set(pending)) == len(pending)
