@@ -32,7 +32,6 @@ Addresses per rung (organization, domain):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
@@ -45,14 +44,17 @@ from rollout.models.contact import WebhookKind
 from rollout.plans.registry import former_superiors_on, offices_by_province
 
 
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One address a notice goes to.
+class Recipient(NamedTuple):
+    """One address a notice goes to (immutable).
 
     ``org_code``: the organization urged (for a counterpart department, the county);
     ``domain_key``: set when it is a county's counterpart department of that domain;
     ``name``: display name in Chinese (e.g. ``南关区（城乡规划）``); ``channel`` / ``address``:
     an email address or a webhook URL; ``webhook_kind``: the webhook's message format.
+
+    A named tuple, not a frozen dataclass: a sweep makes one per notice, and the dataclass's
+    ``__init__`` (``object.__setattr__`` per field) cost 3.2 µs each, 0.24 s of the national
+    day's 74,100 (cProfile).
     """
 
     org_code: str
