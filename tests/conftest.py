@@ -72,6 +72,39 @@ def _pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty, unmigrated database (for migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        db.get_engine.cache_clear()
+        return
+    admin = _admin_engine()
+    name = f"rollout_e_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable under CI: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    db.get_engine.cache_clear()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run_migration(engine: sa.Engine, fn, target: str) -> None:
+    """``fn`` (``alembic.command.upgrade`` / ``downgrade``) to revision ``target`` on
+    ``engine``, committed."""
+    cfg = db.alembic_config()
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        fn(cfg, target)
+        conn.commit()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of an empty, migrated database: once on SQLite, once on PostgreSQL."""
     if request.param == "sqlite":

@@ -14,11 +14,6 @@ a digest (7 % of the table), analyzed:
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -30,13 +25,11 @@ from rollout.notifications.digest_build import build_digests
 from rollout.notifications.digests import load_contents
 from rollout.notifications.dispatch import record_failure, record_sent
 from rollout.notifications.transport import DeliveryError
+from tests.conftest import run_migration
 from tests.notifications.conftest import at
 from tests.notifications.test_dispatch_batches import T0, add_rows
 from tests.notifications.test_mail import config
 
-PG_URL = os.environ.get(
-    "ROLLOUT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 DIGEST_INDEX = "ix_outboxmessage_digest_id"
 
 
@@ -49,49 +42,20 @@ def _digest_index_sql(conn: sa.Connection) -> str:
     return conn.execute(sa.text(q), {"n": DIGEST_INDEX}).scalar_one()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty, unmigrated database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'm18.db'}"
-        db.get_engine.cache_clear()
-        return
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"rollout_m18_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    db.get_engine.cache_clear()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def _run(engine: sa.Engine, fn, target: str) -> None:
-    cfg = db.alembic_config()
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        fn(cfg, target)
-        conn.commit()
-
-
 def test_0018_makes_the_digest_index_partial_and_back(empty_url: str) -> None:
     """Up to 0018: the index covers ``digest_id IS NOT NULL`` only; one step down: the full
     index of migration 0002 again (no WHERE); up again: partial."""
     engine = db.get_engine(empty_url)
-    _run(engine, command.upgrade, "0018")
+    run_migration(engine, command.upgrade, "0018")
     with engine.connect() as conn:
         sql = _digest_index_sql(conn)
     assert "WHERE" in sql and "digest_id IS NOT NULL" in sql, sql
-    _run(engine, command.downgrade, "-1")
+    run_migration(engine, command.downgrade, "-1")
     with engine.connect() as conn:
         sql = _digest_index_sql(conn)
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version != "0018" and "WHERE" not in sql.upper() and "digest_id" in sql, sql
-    _run(engine, command.upgrade, "heads")
+    run_migration(engine, command.upgrade, "heads")
     with engine.connect() as conn:
         assert "digest_id IS NOT NULL" in _digest_index_sql(conn)
 

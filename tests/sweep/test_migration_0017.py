@@ -8,20 +8,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from alembic import command
 
-from rollout import db
 from rollout.calendar import TZ
+from tests.conftest import run_migration
 from tests.sweep.conftest import sweep_all
 
 JUNE_16 = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
 COLUMNS = "next_action_at, last_step_key, last_step_at"
-
-
-def _migrate(engine: sa.Engine, fn, target: str) -> None:
-    cfg = db.alembic_config()
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        fn(cfg, target)
-        conn.commit()
 
 
 def _rows(engine: sa.Engine, sql: str) -> dict[int, tuple]:
@@ -41,11 +33,11 @@ def test_down_to_0016_and_up_again_keeps_every_schedule(jilin, calendar):
     assert sum(1 for r in at_head.values() if r[1] is not None) == 1623
     assert at_head[closed][0] is not None
 
-    _migrate(jilin, command.downgrade, "0016_sweep")
+    run_migration(jilin, command.downgrade, "0016_sweep")
     assert _rows(jilin, f"SELECT id, {COLUMNS} FROM trackedtask") == at_head
     assert "taskschedule" not in sa.inspect(jilin).get_table_names()
 
-    _migrate(jilin, command.upgrade, "heads")
+    run_migration(jilin, command.upgrade, "heads")
     # everything as it was, except that a task not open keeps no next action
     expected = dict(at_head)
     expected[closed] = (None, *at_head[closed][1:])
