@@ -33,6 +33,8 @@ def test_filters_and_paging(api):
                          "offset": 56})
     body = r.json()
     assert body["total"] == 60 and len(body["items"]) == 4
+    # each row carries its schedule's next action: reminder-10 of 07-01, 06-16 09:00 (+08)
+    assert {i["next_action_at"] for i in body["items"]} == {"2020-06-16T01:00:00Z"}
     r = api.call("GET", "/api/tasks", OFFICE, params={"org": NANGUAN, "state": "pending"})
     assert r.json()["total"] == 79
     # due before 2020-05-01: work_plan (04-17) and dept_filing (04-25), 26 each

@@ -22,6 +22,7 @@ def test_county_submits_with_evidence_and_the_city_returns_with_a_new_due_day(we
     county = web.login("nanguan")
     page = county.get(f"/tasks/{tid}").text
     assert 'class="act-submit"' in page and 'class="act-start"' in page
+    assert "<dt>下次提醒</dt><dd>2020-06-16 09:00</dd>" in page  # reminder-10 of 07-01
     assert 'class="act-accept"' not in page and 'class="act-waive"' not in page
     r = _post(county, f"/tasks/{tid}/act",
               {"action": "submit", "version": 1, "evidence_url": "https://gk.example.cn/ml/1"}, f"/tasks/{tid}")
@@ -29,6 +30,7 @@ def test_county_submits_with_evidence_and_the_city_returns_with_a_new_due_day(we
     assert web.task(KEY).state == TaskState.submitted
     shown = county.get(r.headers["location"]).text
     assert "已提交" in shown and 'href="https://gk.example.cn/ml/1"' in shown
+    assert "下次提醒" not in shown  # submitted: nothing more is scheduled
     # a second submit from the stale form: the state machine refuses (409), nothing changes
     stale = _post(county, f"/tasks/{tid}/act", {"action": "submit", "version": 1}, f"/tasks/{tid}")
     assert stale.status_code == 409
