@@ -17,6 +17,7 @@ Domain functions: they take a ``Session`` and never commit.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlmodel import Session
 
@@ -32,6 +33,30 @@ EPOCH = end_of_day_at(date(1970, 1, 1))
 def waiting_note(year: int) -> str:
     """The ``TrackedTask.schedule_note`` of a task whose schedule needs holiday data for ``year``."""
     return f"等待节假日数据（{year}年）"
+
+
+class NextAction(NamedTuple):
+    """Where a schedule stands after some time (``next_action``): ``at``, the aware time of its
+    next step (None: none, the schedule ended or waits); ``note``, ``waiting_note(year)`` when it
+    reaches a year without holiday data (else None); ``missing_year``, that year."""
+
+    at: datetime | None
+    note: str | None = None
+    missing_year: int | None = None
+
+
+def next_action(
+    due_on: date, policy: DeadlinePolicy, calendar: WorkingCalendar, *, after: datetime
+) -> NextAction:
+    """The first step of the schedule of a task due ``due_on`` under ``policy`` after aware
+    ``after`` (``rollout.deadlines.next_step``; ``after=EPOCH``: its first step at all), or the
+    waiting note when computing it needs a year without holiday data (the task is still made
+    and tracked; the sweep retries it). Raises ``ValueError`` on a naive ``after``."""
+    try:
+        step = next_step(due_on, policy, calendar, after=after)
+    except MissingHolidayData as exc:
+        return NextAction(None, waiting_note(exc.year), exc.year)
+    return NextAction(step.at if step else None)
 
 
 def schedule_of(session: Session, task: TrackedTask) -> TaskSchedule:
@@ -72,12 +97,8 @@ def reschedule(
     ``restart``: forget the latest step too (the task's due day moved with its plan). Returns the
     schedule row (added to the session, with ``task``)."""
     schedule = schedule_of(session, task)
-    try:
-        step = next_step(task.due_on, policy, calendar, after=after)
-    except MissingHolidayData as exc:
-        schedule.next_action_at, task.schedule_note = None, waiting_note(exc.year)
-    else:
-        schedule.next_action_at, task.schedule_note = (step.at if step else None), None
+    schedule.next_action_at, task.schedule_note, _ = next_action(
+        task.due_on, policy, calendar, after=after)
     if restart:
         schedule.last_step_key = schedule.last_step_at = None
     session.add(task)

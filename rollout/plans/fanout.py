@@ -19,8 +19,7 @@ from sqlmodel import Session, select
 
 from rollout import schedules
 from rollout.calendar import WorkingCalendar, end_of_day_at
-from rollout.deadlines import DeadlinePolicy, next_step
-from rollout.errors import MissingHolidayData
+from rollout.deadlines import DeadlinePolicy
 from rollout.models import (
     DONE_STATES,
     AuditEvent,
@@ -72,21 +71,6 @@ class TaskSeed:
     org_code: str
     unit_code: str | None
     domain_key: str | None
-
-
-def first_action_at(
-    due_on: date, policy: DeadlinePolicy, calendar: WorkingCalendar
-) -> tuple[datetime | None, str | None]:
-    """The first step's time of a new task's schedule, and a note when it cannot be computed.
-
-    A schedule that reaches a year without holiday data gets no time and the note
-    "等待节假日数据（YYYY年）"; the task is still created.
-    """
-    try:
-        step = next_step(due_on, policy, calendar, after=schedules.EPOCH)
-    except MissingHolidayData as exc:
-        return None, schedules.waiting_note(exc.year)
-    return (step.at if step else None), None
 
 
 def fan_out(session: Session, milestone: Milestone) -> Iterator[TaskSeed]:
@@ -225,7 +209,8 @@ def instantiate_plan(
     firsts: dict[int, datetime | None] = {}  # milestone id -> a new task's first action
     for m in milestones:
         policy = DeadlinePolicy.model_validate(m.policy)
-        first_at, note = first_action_at(m.due_on, policy, calendar)
+        first_at, note, _ = schedules.next_action(m.due_on, policy, calendar,
+                                                  after=schedules.EPOCH)
         due_at = end_of_day_at(m.due_on)
         batch: list[dict[str, Any]] = []
         count = 0

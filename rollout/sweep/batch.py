@@ -214,7 +214,7 @@ def policies_of(session: Session, milestone_ids: set[int]) -> dict[int, Deadline
 def sweep_tasks(
     session: Session, tasks: list[Any], now: datetime, calendar: WorkingCalendar
 ) -> SweepReport:
-    """Sweep ``tasks`` (rows from ``select_due``, read earlier in this or another transaction)
+    """Sweep ``tasks`` (rows from ``select_tasks``, read earlier in this or another transaction)
     at ``now``: decide once per ``decision_key`` group, advance each group with one conditional
     UPDATE, then write the outbox rows of the tasks it matched. Returns the counts (``batches``
     0, cursor not set)."""

@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from rollout.calendar import TZ, WorkingCalendar
-from rollout.deadlines import DeadlinePolicy, next_step
-from rollout.errors import MissingHolidayData
 from rollout.models import AuditEvent
 from rollout.models.task import OPEN_STATES_SQL
-from rollout.schedules import EPOCH, waiting_note
+from rollout.schedules import EPOCH, NextAction, next_action
 from rollout.sweep.batch import TASK_COLUMNS, TASK_ROWS, T, advance, policies_of
 from rollout.sweep.decide import TaskOutcome, reload_cursor
 
@@ -53,7 +51,7 @@ def reproject(session: Session, calendar: WorkingCalendar, now: datetime) -> Rel
     report = ReloadReport()
     policies = policies_of(session, set(session.execute(
         sa.select(T.c.milestone_id).where(sa.text(OPEN_STATES_SQL)).distinct()).scalars()))
-    steps: dict[tuple, tuple[datetime | None, str | None, int | None]] = {}
+    steps: dict[tuple, NextAction] = {}
     last_id = 0
     while rows := session.execute(
         sa.select(*TASK_COLUMNS).select_from(TASK_ROWS)
@@ -71,7 +69,7 @@ def reproject(session: Session, calendar: WorkingCalendar, now: datetime) -> Rel
         for (milestone_id, due_on, cursor, old_at, old_note), members in groups.items():
             key = (milestone_id, due_on, cursor)
             if key not in steps:
-                steps[key] = _first_step_after(due_on, policies[milestone_id], calendar, cursor)
+                steps[key] = next_action(due_on, policies[milestone_id], calendar, after=cursor)
             new_at, note, missing_year = steps[key]
             if missing_year is not None:
                 report.waiting_for_holiday_data += [t.key for t in members]
@@ -92,19 +90,6 @@ def reproject(session: Session, calendar: WorkingCalendar, now: datetime) -> Rel
             events.sort(key=lambda e: e["task_id"])
             session.execute(sa.insert(AuditEvent.__table__), events)
     return report
-
-
-def _first_step_after(
-    due_on: date, policy: DeadlinePolicy, calendar: WorkingCalendar, cursor: datetime
-) -> tuple[datetime | None, str | None, int | None]:
-    """(``next_action_at``, ``schedule_note``, missing year) of a schedule recomputed after
-    ``cursor``: the first step after it (None when the schedule ended), or None with the waiting
-    note when the schedule reaches a year without holiday data."""
-    try:
-        step = next_step(due_on, policy, calendar, after=cursor)
-    except MissingHolidayData as exc:
-        return None, waiting_note(exc.year), exc.year
-    return (step.at if step else None), None, None
 
 
 def _iso(at: datetime | None) -> str | None:
