@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -80,6 +80,35 @@ TASK_COLUMNS = (
 """What the sweep reads of a task and its schedule (Core columns of ``TASK_ROWS``)."""
 TASK_ROWS = T.outerjoin(S, S.c.task_id == T.c.id)
 """Tasks with their schedules (a task without a schedule row reads as nothing scheduled)."""
+
+
+class TaskRow(NamedTuple):
+    """A task and its schedule as the sweep reads them: ``TASK_COLUMNS``, in that order (dates
+    local days, ``_at`` aware UTC datetimes; a task without a schedule row has None for the
+    schedule's three).
+
+    A named tuple, not SQLAlchemy's ``Row``: the sweep reads a dozen fields of each due task,
+    and a ``Row``'s attribute access cost 0.6 µs a field (0.4 s of the national day's 74,100
+    tasks); a named tuple's is a C slot read."""
+
+    id: int
+    key: str
+    plan_id: int
+    milestone_id: int
+    org_code: str
+    domain_key: str | None
+    due_on: date
+    next_action_at: datetime | None
+    last_step_at: datetime | None
+    submitted_at: datetime | None
+    schedule_note: str | None
+
+
+def read_task_rows(session: Session, stmt: sa.Select) -> list[TaskRow]:
+    """Run ``stmt`` (a select of ``TASK_COLUMNS``) and return its rows as ``TaskRow``s."""
+    return list(map(TaskRow._make, session.execute(stmt).all()))  # .all(): one fetch, not one a row
+
+
 _ID_CHUNK = 5000  # ids bound per ``IN (...)`` on SQLite (32,766 variables at most)
 
 
@@ -117,10 +146,10 @@ def due_ids(session: Session, now: datetime, *, province_code: str | None = None
     return array("q", sorted(ids))
 
 
-def select_tasks(session: Session, ids: Sequence[int], now: datetime) -> list[Any]:
+def select_tasks(session: Session, ids: Sequence[int], now: datetime) -> list[TaskRow]:
     """The tasks of ``ids`` still to sweep at aware ``now`` (open, and due or waiting: a task
-    submitted since ``due_ids`` read it drops out), in id order, as rows of ``TASK_COLUMNS``
-    (plain read, no lock). PostgreSQL binds the ids as one array; SQLite as ``IN`` lists of
+    submitted since ``due_ids`` read it drops out), in id order, as ``TaskRow``s (plain read,
+    no lock). PostgreSQL binds the ids as one array; SQLite as ``IN`` lists of
     ``_ID_CHUNK``.
 
     A task of ``ids`` that is not open but still has a next action (closed by plain SQL, not
@@ -129,15 +158,16 @@ def select_tasks(session: Session, ids: Sequence[int], now: datetime) -> list[An
     cond = sa.and_(sa.text(OPEN_STATES_SQL), sa.or_(S.c.next_action_at <= now, sa.and_(
         S.c.next_action_at.is_(None), T.c.schedule_note.is_not(None))))
     rows = [r for which in _id_chunks(session, T.c.id, ids)
-            for r in session.execute(sa.select(*TASK_COLUMNS).select_from(TASK_ROWS)
-                                     .where(which, cond)).all()]
+            for r in read_task_rows(session, sa.select(*TASK_COLUMNS).select_from(TASK_ROWS)
+                                    .where(which, cond))]
     if len(rows) < len(ids):  # some dropped out: clear the next action of closed ones
         closed = sa.select(T.c.id).where(T.c.state.not_in([s.value for s in OPEN_STATES]))
         for which in _id_chunks(session, S.c.task_id, ids):
             session.execute(sa.update(S).where(
                 which, S.c.next_action_at.is_not(None), S.c.task_id.in_(closed.where(
                     T.c.id == S.c.task_id))).values(next_action_at=None))
-    return sorted(rows, key=lambda r: r.id)
+    rows.sort()  # by id, the first field: ids are unique
+    return rows
 
 
 def _id_chunks(session: Session, column: sa.Column, ids: list[int]) -> list[sa.ColumnElement[bool]]:
@@ -181,11 +211,17 @@ def advance(session: Session, outcome: TaskOutcome, ids: Sequence[int] | None = 
 
 
 def _any_id(ids: Sequence[int], column: sa.Column = T.c.id) -> sa.ColumnElement[bool]:
-    """PostgreSQL ``column = ANY(:ids)``, the ids bound as one integer array. (Not as a text
-    literal cast to ``integer[]``: that cast is not folded into a constant at planning, so a
-    sequential scan compares every row with the whole list; with the array bound, the planner
-    hashes it or walks the primary key.)"""
-    return column == sa.any_(sa.bindparam("ids", list(ids), type_=postgresql.ARRAY(sa.Integer)))
+    """PostgreSQL ``column = ANY(CAST(:ids AS INTEGER[]))``, the ids bound as one array literal
+    ``'{1,2,…}'`` of unknown type, which the server reads as ``integer[]`` when it parses the
+    statement: the planner sees a constant array (it hashes it, or walks the primary key).
+
+    Not a Python list: psycopg dumps a list element by element in Python (15 ms a statement of
+    10,000 ids, 0.3 s of the national day's three statements per batch). Not a ``VARCHAR``
+    parameter cast to ``integer[]``: that cast stays in the plan as a function of the parameter,
+    not folded into a constant, so a sequential scan would parse the whole list for every row."""
+    literal = "{" + ",".join(map(str, ids)) + "}"
+    param = sa.bindparam("ids", literal, type_=sa.types.NullType())
+    return column == sa.any_(sa.cast(param, postgresql.ARRAY(sa.Integer)))
 
 
 def lock_open(session: Session, ids: list[int]) -> set[int]:
@@ -212,7 +248,7 @@ def policies_of(session: Session, milestone_ids: set[int]) -> dict[int, Deadline
 
 
 def sweep_tasks(
-    session: Session, tasks: list[Any], now: datetime, calendar: WorkingCalendar
+    session: Session, tasks: list[TaskRow], now: datetime, calendar: WorkingCalendar
 ) -> SweepReport:
     """Sweep ``tasks`` (rows from ``select_tasks``, read earlier in this or another transaction)
     at ``now``: decide once per ``decision_key`` group, advance each group with one conditional
@@ -222,11 +258,11 @@ def sweep_tasks(
     if not tasks:
         return report
     policies = policies_of(session, {t.milestone_id for t in tasks})
-    groups: dict[tuple, list[Any]] = {}
+    groups: dict[tuple, list[TaskRow]] = {}
     for task in tasks:
         groups.setdefault(decision_key(task), []).append(task)
     held = lock_open(session, sorted(t.id for t in tasks))
-    sent: list[tuple[TaskOutcome, list[Any]]] = []
+    sent: list[tuple[TaskOutcome, list[TaskRow]]] = []
     for members in groups.values():
         outcome = decide(members[0], policies[members[0].milestone_id], calendar, now)
         if outcome.missing_year is not None:
@@ -244,7 +280,7 @@ def sweep_tasks(
     today = local_day(now)
     cache: dict[tuple[str, str | None, int], list[Recipient]] = {}
 
-    def targets(members: list[Any], levels_up: int) -> list[tuple[int, Recipient]]:
+    def targets(members: list[TaskRow], levels_up: int) -> list[tuple[int, Recipient]]:
         out = []
         for task in members:
             key = (task.org_code, task.domain_key, levels_up)

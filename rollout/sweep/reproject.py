@@ -14,7 +14,7 @@ from rollout.calendar import TZ, WorkingCalendar
 from rollout.models import AuditEvent
 from rollout.models.task import OPEN_STATES_SQL
 from rollout.schedules import EPOCH, NextAction, next_action
-from rollout.sweep.batch import TASK_COLUMNS, TASK_ROWS, T, advance, policies_of
+from rollout.sweep.batch import TASK_COLUMNS, TASK_ROWS, T, advance, policies_of, read_task_rows
 from rollout.sweep.decide import TaskOutcome, reload_cursor
 
 
@@ -53,11 +53,11 @@ def reproject(session: Session, calendar: WorkingCalendar, now: datetime) -> Rel
         sa.select(T.c.milestone_id).where(sa.text(OPEN_STATES_SQL)).distinct()).scalars()))
     steps: dict[tuple, NextAction] = {}
     last_id = 0
-    while rows := session.execute(
+    while rows := read_task_rows(session, (
         sa.select(*TASK_COLUMNS).select_from(TASK_ROWS)
         .where(T.c.id > last_id, sa.text(OPEN_STATES_SQL))
         .order_by(T.c.id).limit(CHUNK).with_for_update(key_share=True, of=T)
-    ).all():
+    )):
         last_id = rows[-1].id
         report.examined += len(rows)
         groups: dict[tuple, list[Any]] = {}

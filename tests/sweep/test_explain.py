@@ -16,12 +16,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from rollout import db
 from rollout.calendar import TZ
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.sweep import due_ids, due_queries, select_tasks
+from rollout.sweep.batch import T, _any_id
 from tests.conftest import LOADED_AT
 
 JUNE_16 = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
@@ -108,3 +110,22 @@ def test_due_rows_at_the_end_of_the_ids_are_read_through_the_index_pg(pg_url, ca
         ids = due_ids(s, JUNE_16)
         keys = {t.key for t in select_tasks(s, ids, JUNE_16)}
     assert len(ids) == 1560 and all(k.endswith(":due1") for k in keys)
+
+
+def test_a_batchs_ids_reach_the_planner_as_one_constant_array_pg(pg_url, calendar):
+    # The ids are bound as one array literal of unknown type: the server parses it as integer[]
+    # and the planner holds a constant (hashed for a scan, or walked on the primary key). Bound
+    # as VARCHAR and cast, the same array stays a cast (through cstring) in the plan: a
+    # sequential scan would parse the whole list again for every row.
+    engine = _jilin(pg_url, calendar)
+    ids = list(range(1, 4806, 2))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE trackedtask")
+        plan = _explain(conn, sa.select(T.c.id).where(_any_id(ids)))
+        literal = "{" + ",".join(map(str, ids)) + "}"
+        as_varchar = sa.cast(sa.bindparam("ids", literal, type_=sa.String), postgresql.ARRAY(sa.Integer))
+        cast_plan = _explain(conn, sa.select(T.c.id).where(T.c.id == sa.any_(as_varchar)))
+        found = conn.execute(sa.select(sa.func.count()).where(_any_id(ids))).scalar_one()
+    assert f"(id = ANY ('{literal}'::integer[]))" in plan, plan[:300]
+    assert f"(id = ANY (('{literal}'::cstring)::integer[]))" in cast_plan, cast_plan[:300]
+    assert found == len(ids) == 2403

@@ -30,7 +30,7 @@ from rollout.models import (
 )
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
-from rollout.sweep import due_ids
+from rollout.sweep import due_ids, select_tasks
 from tests.conftest import LOADED_AT
 from tests.sweep.conftest import sweep_all
 
@@ -103,6 +103,46 @@ def test_a_task_closed_by_plain_sql_gets_nothing_and_leaves_the_due_index(jilin,
             TrackedTask, col(TrackedTask.id) == OutboxMessage.task_id).where(
             col(TrackedTask.milestone_id).in_(spring))).all()
         assert sent == []
+
+
+def test_select_tasks_gives_each_field_the_value_of_its_column(jilin, calendar):
+    # select_tasks returns positional named tuples; every field is compared with the ORM's
+    # reading of the same task and schedule. One catalog task returned after a submission
+    # (submitted_at set), another waiting for holiday data (no next action, a note), the rest
+    # swept once on 06-16 (last step reminder-10 at 06-16 09:00, next reminder-5 on 06-23).
+    sweep_all(jilin, JUNE_16, calendar)
+    with db.read_session(jilin) as s:
+        returned_id, waiting_id = s.exec(select(TrackedTask.id).where(
+            col(TrackedTask.key).startswith("catalog:")).order_by(TrackedTask.id).limit(2)).all()
+    with jilin.begin() as conn:
+        conn.execute(sa.update(TrackedTask).where(TrackedTask.id == returned_id).values(
+            state=TaskState.returned.value, submitted_at=datetime(2020, 6, 20, 10, tzinfo=TZ)))
+        conn.execute(sa.update(TrackedTask).where(TrackedTask.id == waiting_id).values(
+            schedule_note="等待节假日数据（2021年）"))
+        conn.execute(sa.update(TaskSchedule).where(TaskSchedule.task_id == waiting_id).values(
+            next_action_at=None))
+    june_23 = datetime(2020, 6, 23, 9, 0, tzinfo=TZ)
+    with db.read_session(jilin) as s:
+        rows = select_tasks(s, due_ids(s, june_23), june_23)
+        # the 1,560 catalog tasks and the 63 spring ones, overdue weekly (work_plan and
+        # dept_filing last on Monday 06-15, city_filing on Tuesday 06-16: next 06-22 / 06-23)
+        assert len(rows) == 1623
+        for row in rows:
+            t, sched = s.get(TrackedTask, row.id), s.get(TaskSchedule, row.id)
+            assert row._asdict() == {
+                "id": t.id, "key": t.key, "plan_id": t.plan_id, "milestone_id": t.milestone_id,
+                "org_code": t.org_code, "domain_key": t.domain_key, "due_on": t.due_on,
+                "next_action_at": sched.next_action_at, "last_step_at": sched.last_step_at,
+                "submitted_at": t.submitted_at, "schedule_note": t.schedule_note,
+            }
+    by_id = {r.id: r for r in rows}
+    assert by_id[returned_id].submitted_at == datetime(2020, 6, 20, 10, tzinfo=TZ)
+    assert by_id[waiting_id].next_action_at is None
+    assert by_id[waiting_id].schedule_note == "等待节假日数据（2021年）"
+    other = next(r for r in rows if r.key.startswith("catalog:")
+                 and r.id not in (returned_id, waiting_id))
+    assert other.last_step_at == JUNE_16
+    assert other.next_action_at == june_23  # reminder-5 of 07-01: 06-30, 29, 28, 24, 23
 
 
 def test_a_domain_contact_receives_its_domains_notice(jilin, calendar):
