@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from rollout.actions.scope import same_province
 from rollout.errors import InvalidInput, NotFound, PermissionDenied
 from rollout.models import AuditEvent, Contact, Domain, Organization, WebhookKind
 from rollout.workflow import Actor, Role
@@ -23,9 +24,10 @@ def _org_for(session: Session, actor: Actor, org_code: str, *, write: bool) -> O
     org = session.get(Organization, org_code)
     if org is None:
         raise NotFound(f"机构 {org_code} 不存在")
-    if write and actor.role != Role.office and actor.org_code != org_code:
-        raise PermissionDenied("联络人只能由本单位或省政务公开办维护")
-    if not write and actor.role != Role.office and actor.org_code != org_code:
+    office = actor.role == Role.office and same_province(session, actor.org_code, org)
+    if write and not office and actor.org_code != org_code:
+        raise PermissionDenied("联络人只能由本单位或本省政务公开办维护")
+    if not write and not office and actor.org_code != org_code:
         raise PermissionDenied("只能查看本单位的联络人")
     return org
 

@@ -47,9 +47,11 @@ def scope_condition(session: Session, actor: Actor) -> sa.ColumnElement[bool] | 
     return sa.or_(col(TrackedTask.org_code).in_(codes), col(TrackedTask.unit_code).in_(codes))
 
 
-def _province_condition(session: Session, office_code: str) -> sa.ColumnElement[bool] | None:
-    """Tasks owned by units of the province of ``office_code`` (``Organization.province``);
-    None when every organization is in that province (one province: no filter to pay for)."""
+def province_units(session: Session, office_code: str) -> sa.Select | None:
+    """The codes of the organizations in the province of the office ``office_code``
+    (``Organization.province_code``; a code without one: its first two digits), as a select of
+    one column for ``IN``; None when every organization is in that province (one province: no
+    filter to pay for). Raises ``NotFound`` if the registry has no ``office_code``."""
     office = session.get(Organization, office_code)
     if office is None:
         raise NotFound(f"机构名录中没有 {office_code}")
@@ -61,7 +63,21 @@ def _province_condition(session: Session, office_code: str) -> sa.ColumnElement[
     )
     if session.execute(sa.select(org.c.code).where(sa.not_(in_province)).limit(1)).first() is None:
         return None
-    return col(TrackedTask.org_code).in_(sa.select(org.c.code).where(in_province))
+    return sa.select(org.c.code).where(in_province)
+
+
+def same_province(session: Session, office_code: str, org: Organization) -> bool:
+    """Whether ``org`` is in the province of the office ``office_code``
+    (``Organization.province``); False if the registry has no ``office_code``."""
+    office = session.get(Organization, office_code)
+    return office is not None and org.province == office.province
+
+
+def _province_condition(session: Session, office_code: str) -> sa.ColumnElement[bool] | None:
+    """Tasks owned by units of the province of ``office_code`` (``province_units``); None when
+    every organization is in that province."""
+    units = province_units(session, office_code)
+    return None if units is None else col(TrackedTask.org_code).in_(units)
 
 
 def can_see(session: Session, actor: Actor, task: TrackedTask) -> bool:

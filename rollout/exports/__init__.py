@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from rollout.calendar import TZ, WorkingCalendar
@@ -65,15 +66,18 @@ def assessment_export(
     *,
     detail: bool = False,
     progress: Callable[[int], None] | None = None,
+    where: sa.ColumnElement[bool] | None = None,
 ) -> ExportFile:
     """The assessment of ``plan`` at ``as_of`` (aware) as an XLSX workbook (汇总 + 明细 + 评分说明)
     or a CSV (the summary; ``detail=True``: one row per task instead).
 
     ``progress``: called with counts of tasks read (and, for XLSX, detail rows written).
+    ``where``: only the tasks it selects (a condition on ``TrackedTask``, e.g. an office's
+    province: ``rollout.actions.scope.scope_condition``).
     Raises as ``assessment_rows`` (``PlanError`` on bad weights, ``ValueError`` on naive
     ``as_of``). Reads only; never commits.
     """
-    table = assessment_rows(session, plan, as_of, calendar, progress=progress)
+    table = assessment_rows(session, plan, as_of, calendar, progress=progress, where=where)
     day = as_of.astimezone(TZ).strftime("%Y%m%d")
     if fmt == ExportFormat.xlsx:
         return ExportFile(

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlalchemy import Row, func
 from sqlmodel import Session, select
 
@@ -218,12 +219,14 @@ def assessment_rows(
     calendar: WorkingCalendar,
     *,
     progress: Callable[[int], None] | None = None,
+    where: sa.ColumnElement[bool] | None = None,
 ) -> AssessmentTable:
     """Count every task of ``plan`` at ``as_of`` into city, county and department rows.
 
     ``as_of``: aware datetime (``ValueError`` if naive). ``progress``: called with the number of
-    tasks read after each batch. Rows exist for every city, county and department of the
-    registry that owns at least one task. Raises ``PlanError`` on bad ``Plan.scoring``,
+    tasks read after each batch. ``where``: only the tasks it selects (a condition on
+    ``TrackedTask``; None: all). Rows exist for every city, county and department of the
+    registry that owns at least one of them. Raises ``PlanError`` on bad ``Plan.scoring``,
     ``MissingHolidayData`` when a late delivery falls in a year without calendar data.
     Reads only; never commits.
     """
@@ -253,7 +256,7 @@ def assessment_rows(
     )
     stmt = (
         select(*cols)
-        .where(TrackedTask.plan_id == plan.id)
+        .where(TrackedTask.plan_id == plan.id, *([] if where is None else [where]))
         .order_by(TrackedTask.key)
         .execution_options(yield_per=STREAM_BATCH)
     )

@@ -153,16 +153,28 @@ class Board:
         return out
 
 
+Units = set[str] | sa.Select | None
+"""Which units a page covers: a set of codes (a city and its counties), a select of codes (an
+office's province: ``rollout.actions.scope.province_units``), or None for every unit."""
+
+
+def among(column: sa.ColumnElement, units: Units) -> sa.ColumnElement[bool] | None:
+    """``column IN units`` (None when ``units`` is None: no condition)."""
+    if units is None:
+        return None
+    return column.in_(units if isinstance(units, sa.Select) else sorted(units))
+
+
 def load_board(
     session: Session, plan: Plan, now: datetime, calendar: WorkingCalendar,
-    units: set[str] | None = None,
+    units: Units = None,
 ) -> Board:
     """The board of ``plan`` at ``now`` (aware): one GROUP BY (unit, milestone) over the
     pre-aggregated task counts (``TaskCount``, kept exact by triggers); units' kinds and cities
     and milestone keys are looked up in Python (no join over the ~80,000 count rows of a
     million tasks).
 
-    ``units``: only these unit codes (e.g. a city and its counties).
+    ``units``: only these units (``Units``: a city and its counties, an office's province).
     """
     soon_on = soon_limit(now.astimezone(TZ).date(), calendar)
     milestones = list(session.exec(
@@ -180,8 +192,8 @@ def load_board(
         .where(TaskCount.plan_id == plan.id, col(TaskCount.state) != TaskState.cancelled.value)
         .group_by(unit, TaskCount.milestone_id)
     )
-    if units is not None:
-        q = q.where(unit.in_(sorted(units)))
+    if (only := among(unit, units)) is not None:
+        q = q.where(only)
     cells: dict[tuple[str, str], Cell] = {}
     city_of: dict[str, str] = {}
     totals: dict[str, list[int]] = defaultdict(lambda: [0] * len(STATUS_ORDER))
@@ -213,9 +225,14 @@ class Unit:
     parent_code: str | None
 
 
-def cities_and_counties(session: Session, city: str | None = None) -> list[tuple[Unit, list[Unit]]]:
-    """Cities in code order, each with its counties (their superior today). ``city``: that one only."""
+def cities_and_counties(
+    session: Session, city: str | None = None, units: Units = None,
+) -> list[tuple[Unit, list[Unit]]]:
+    """Cities in code order, each with its counties (their superior today). ``city``: that one
+    only; ``units``: only cities and counties among them (``Units``)."""
     q = select(Organization).where(col(Organization.kind).in_([OrgKind.city.value, OrgKind.county.value]))
+    if (only := among(col(Organization.code), units)) is not None:
+        q = q.where(only)
     rows = [Unit(o.code, o.short_name or o.name, o.kind, o.parent_code)
             for o in session.exec(q.order_by(col(Organization.code)))]
     counties: dict[str, list[Unit]] = defaultdict(list)
@@ -254,20 +271,21 @@ class LateTask:
 
 def overdue_tasks(
     session: Session, plan: Plan, now: datetime, calendar: WorkingCalendar,
-    *, limit: int = 100, units: set[str] | None = None,
+    *, limit: int = 100, units: Units = None,
 ) -> tuple[int, list[LateTask]]:
     """The open tasks past their due day at ``now``, most days late first (then by key), at most
     ``limit``; with their total count. ``days_late``: working days in (due day, today] (0 for a
     task late only by a weekend or holiday so far). The total comes from ``TaskCount``; the list
-    walks the partial index ``ix_trackedtask_open_due`` in due-day order."""
+    walks the partial index ``ix_trackedtask_open_due`` in due-day order. ``units``: only tasks
+    whose fan-out unit (else owner) is among them (``Units``)."""
     owed = _states(col(TrackedTask.state), OPEN_STATES)
     cond = sa.and_(TrackedTask.plan_id == plan.id, owed, col(TrackedTask.due_at) < now)
     counted = sa.and_(TaskCount.plan_id == plan.id, _states(col(TaskCount.state), OPEN_STATES),
                       col(TaskCount.due_at) < now)
     if units is not None:
         unit = sa.func.coalesce(TrackedTask.unit_code, TrackedTask.org_code)
-        cond = sa.and_(cond, unit.in_(sorted(units)))
-        counted = sa.and_(counted, col(TaskCount.unit_code).in_(sorted(units)))
+        cond = sa.and_(cond, among(unit, units))
+        counted = sa.and_(counted, among(col(TaskCount.unit_code), units))
     total = session.exec(select(sa.func.coalesce(sa.func.sum(TaskCount.n), 0)).where(counted)).one()
     owner = sa.orm.aliased(Organization)
     about = sa.orm.aliased(Organization)

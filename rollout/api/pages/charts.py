@@ -6,7 +6,8 @@
 - ``cities_svg``: the cities compared by share of their (and their counties') tasks done.
 
 Delivered = submitted, accepted or waived, dated by ``submitted_at`` (else ``completed_at``) in
-local days (``delivered_by_day``: the pre-aggregated ``DeliveredCount``). Every text is escaped.
+local days (``delivered_by_day``: the pre-aggregated ``DeliveredCount``; for a part of the
+registry, the tasks themselves). Every text is escaped.
 """
 
 from __future__ import annotations
@@ -15,25 +16,45 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
 
-from rollout.api.pages.board import Cell
-from rollout.models import DeliveredCount, Milestone, Plan
+from rollout.api.pages.board import Cell, Units, among
+from rollout.calendar import local_day
+from rollout.models import DELIVERED_STATES, DeliveredCount, Milestone, Plan, TrackedTask
 
 COLORS = {"done": "#2e7d32", "submitted": "#81c784", "soon": "#f9a825", "overdue": "#c62828",
           "later": "#9e9e9e", "none": "#e0e0e0"}
 TODAY = "#1565c0"
 
 
-def delivered_by_day(session: Session, plan: Plan) -> dict[str, list[tuple[date, int]]]:
-    """Milestone key → [(local day, tasks delivered that day)] in day order, from the
-    pre-aggregated ``DeliveredCount`` rows (kept exact by triggers)."""
-    rows = session.exec(
-        select(Milestone.key, DeliveredCount.delivered_on, DeliveredCount.n)
-        .join(Milestone, col(Milestone.id) == DeliveredCount.milestone_id)
-        .where(DeliveredCount.plan_id == plan.id, col(DeliveredCount.n) > 0)
-    ).all()
+def delivered_by_day(
+    session: Session, plan: Plan, units: Units = None,
+) -> dict[str, list[tuple[date, int]]]:
+    """Milestone key → [(local day, tasks delivered that day)] in day order. Every unit (``units``
+    None): from the pre-aggregated ``DeliveredCount`` rows (kept exact by triggers). Some units
+    (``Units``, e.g. an office's province in a national registry): from the delivered tasks
+    whose fan-out unit (else owner) is among them, dated as ``DeliveredCount`` dates them
+    (``coalesce(submitted_at, completed_at)`` as an Asia/Shanghai day; neither: not counted)."""
+    if units is None:
+        rows = session.exec(
+            select(Milestone.key, DeliveredCount.delivered_on, DeliveredCount.n)
+            .join(Milestone, col(Milestone.id) == DeliveredCount.milestone_id)
+            .where(DeliveredCount.plan_id == plan.id, col(DeliveredCount.n) > 0)
+        ).all()
+    else:
+        at = sa.func.coalesce(TrackedTask.submitted_at, TrackedTask.completed_at)
+        counts: dict[tuple[str, date], int] = defaultdict(int)
+        for key, when in session.exec(
+            select(Milestone.key, at)
+            .join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
+            .where(TrackedTask.plan_id == plan.id, at.is_not(None),
+                   col(TrackedTask.state).in_([s.value for s in DELIVERED_STATES]),
+                   among(sa.func.coalesce(TrackedTask.unit_code, TrackedTask.org_code), units))
+        ):
+            counts[(key, local_day(when))] += 1
+        rows = [(key, d, n) for (key, d), n in counts.items()]
     out: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for key, d, n in rows:
         out[key].append((d, int(n)))

@@ -1,5 +1,8 @@
 """The provincial dashboard (省政务公开办): timeline, matrix, charts, overdue list, the county
-drill-down (county × 26 domains) and the assessment download."""
+drill-down (county × 26 domains) and the assessment download.
+
+Each covers the office's own province (``rollout.actions.scope``): in a registry of several
+provinces, 吉林's office sees and scores 吉林's cities, counties and departments only."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
 from rollout import db
-from rollout.actions.scope import current_plan, scope_condition
+from rollout.actions.scope import current_plan, province_units, scope_condition
 from rollout.api.pages.board import (
     STATUS_LABELS,
     STATUS_ORDER,
@@ -49,15 +52,16 @@ def _office_only(ctx: PageCtx) -> None:
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard(ctx: PageCtxDep) -> HTMLResponse:
-    """全省总览：进度节点时间线、市（州）→县（市、区）× 进度节点矩阵、完成情况图表、逾期清单。"""
+    """全省总览：进度节点时间线、市（州）→县（市、区）× 进度节点矩阵、完成情况图表、逾期清单（本省）。"""
     _office_only(ctx)
     today = ctx.now.astimezone(TZ).date()
     with db.read_session(ctx.engine) as s:
         plan = current_plan(s)
-        board = load_board(s, plan, ctx.now, ctx.calendar)
-        cities = cities_and_counties(s)
-        late_total, late = overdue_tasks(s, plan, ctx.now, ctx.calendar)
-        daily = delivered_by_day(s, plan)
+        units = province_units(s, ctx.actor.org_code)
+        board = load_board(s, plan, ctx.now, ctx.calendar, units=units)
+        cities = cities_and_counties(s, units=units)
+        late_total, late = overdue_tasks(s, plan, ctx.now, ctx.calendar, units=units)
+        daily = delivered_by_day(s, plan, units=units)
     shares = []
     for city, counties in cities:
         c = Cell()
@@ -112,11 +116,12 @@ def assessment(
     ctx: PageCtxDep,
     format: Annotated[ExportFormat, Query(description="xlsx 或 csv")] = ExportFormat.xlsx,  # noqa: A002
 ) -> Response:
-    """下载绩效考核表（截至当前时间）：XLSX（汇总、明细、评分说明）或 CSV（汇总，UTF-8 BOM）。"""
+    """下载绩效考核表（截至当前时间，本省）：XLSX（汇总、明细、评分说明）或 CSV（汇总，UTF-8 BOM）。"""
     _office_only(ctx)
     with db.read_session(ctx.engine) as s:
         plan = current_plan(s)
-        file = assessment_export(s, plan, ctx.now, ctx.calendar, format)
+        file = assessment_export(s, plan, ctx.now, ctx.calendar, format,
+                                 where=scope_condition(s, ctx.actor))
     ascii_name = f"assessment_{plan.key}.{format.value}"
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(file.filename)}"
     return Response(file.content, media_type=file.media_type,

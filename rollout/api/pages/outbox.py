@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
 from rollout import db
+from rollout.actions.scope import province_units
 from rollout.api.pages.web import PageCtxDep, PageRoute, render
 from rollout.models import Digest, Organization, OutboxMessage, OutboxStatus, TrackedTask
 from rollout.workflow import Role
@@ -29,9 +30,12 @@ def outbox(
 ) -> HTMLResponse:
     """发件箱：各状态的条数，和所选状态（默认全部）的通知：文号、收件单位与地址、任务、计划日、发送时间、
     失败原因。"""
-    cond = sa.true() if ctx.actor.role == Role.office else (
-        col(OutboxMessage.recipient_org_code) == ctx.actor.org_code)
     with db.read_session(ctx.engine) as s:
+        if ctx.actor.role == Role.office:  # the notices to units of its province
+            units = province_units(s, ctx.actor.org_code)
+            cond = sa.true() if units is None else col(OutboxMessage.recipient_org_code).in_(units)
+        else:
+            cond = col(OutboxMessage.recipient_org_code) == ctx.actor.org_code
         counts = {st.value: int(n) for st, n in s.exec(
             select(OutboxMessage.status, sa.func.count()).where(cond).group_by(OutboxMessage.status))}
         q = (select(OutboxMessage, Organization.name, TrackedTask.key, Digest.attempts,

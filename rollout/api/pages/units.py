@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from rollout import db
 from rollout.actions.calendar_tokens import issue_calendar_token
-from rollout.actions.scope import current_plan
+from rollout.actions.scope import current_plan, same_province
 from rollout.api.pages.board import (
     STATUS_LABELS,
     STATUS_ORDER,
@@ -48,12 +48,13 @@ Code = Annotated[str, Path(max_length=40)]
 
 
 def _visible_org(session: Session, ctx: PageCtx, code: str) -> Organization:
-    """Organization ``code`` if the user may look at it (office: any; city: itself and its
-    counties; others: itself), else ``NotFound`` (existence is not revealed)."""
+    """Organization ``code`` if the user may look at it (office: any of its province; city:
+    itself and its counties; others: itself), else ``NotFound`` (existence is not revealed)."""
     org = session.get(Organization, code)
     actor = ctx.actor
     ok = org is not None and (
-        actor.role == Role.office or code == actor.org_code
+        (actor.role == Role.office and same_province(session, actor.org_code, org))
+        or code == actor.org_code
         or (actor.role == Role.city and org.parent_code == actor.org_code)
     )
     if not ok:
