@@ -8,6 +8,7 @@ Saturday 05-09 worked). The registry has 60 counties, 11 cities, 26 domains.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
@@ -143,6 +144,25 @@ def test_select_tasks_gives_each_field_the_value_of_its_column(jilin, calendar):
                  and r.id not in (returned_id, waiting_id))
     assert other.last_step_at == JUNE_16
     assert other.next_action_at == june_23  # reminder-5 of 07-01: 06-30, 29, 28, 24, 23
+
+
+def test_the_garbage_collector_runs_once_a_batch_and_young_only(jilin, calendar):
+    # rollout.gc_pause: no automatic collection during the sweep (each 700 new containers would
+    # start one, and their survivors full ones over the whole process), one of generation 0 as
+    # each batch ends and one as the sweep ends
+    seen: list[int] = []
+
+    def record(phase: str, info: dict) -> None:
+        if phase == "start":
+            seen.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        report = sweep_all(jilin, JUNE_16, calendar)  # 1,623 tasks in batches of 1,000
+    finally:
+        gc.callbacks.remove(record)
+    assert report.batches == 2
+    assert seen == [0, 0, 0]
 
 
 def test_a_domain_contact_receives_its_domains_notice(jilin, calendar):
