@@ -73,11 +73,16 @@ def same_province(session: Session, office_code: str, org: Organization) -> bool
     return office is not None and org.province == office.province
 
 
+def owned_among(units: sa.Select | None) -> sa.ColumnElement[bool] | None:
+    """A condition on ``TrackedTask``: owned by one of ``units`` (from ``province_units``);
+    None for None (every unit)."""
+    return None if units is None else col(TrackedTask.org_code).in_(units)
+
+
 def _province_condition(session: Session, office_code: str) -> sa.ColumnElement[bool] | None:
     """Tasks owned by units of the province of ``office_code`` (``province_units``); None when
     every organization is in that province."""
-    units = province_units(session, office_code)
-    return None if units is None else col(TrackedTask.org_code).in_(units)
+    return owned_among(province_units(session, office_code))
 
 
 def can_see(session: Session, actor: Actor, task: TrackedTask) -> bool:

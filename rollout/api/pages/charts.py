@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlmodel import Session, col, select
 
-from rollout.api.pages.board import Cell, Units, among
+from rollout.api.pages.board import Cell
 from rollout.calendar import local_day
 from rollout.models import DELIVERED_STATES, DeliveredCount, Milestone, Plan, TrackedTask
 
@@ -30,14 +30,15 @@ TODAY = "#1565c0"
 
 
 def delivered_by_day(
-    session: Session, plan: Plan, units: Units = None,
+    session: Session, plan: Plan, where: sa.ColumnElement[bool] | None = None,
 ) -> dict[str, list[tuple[date, int]]]:
-    """Milestone key → [(local day, tasks delivered that day)] in day order. Every unit (``units``
-    None): from the pre-aggregated ``DeliveredCount`` rows (kept exact by triggers). Some units
-    (``Units``, e.g. an office's province in a national registry): from the delivered tasks
-    whose fan-out unit (else owner) is among them, dated as ``DeliveredCount`` dates them
-    (``coalesce(submitted_at, completed_at)`` as an Asia/Shanghai day; neither: not counted)."""
-    if units is None:
+    """Milestone key → [(local day, tasks delivered that day)] in day order. All tasks
+    (``where`` None): from the pre-aggregated ``DeliveredCount`` rows (kept exact by triggers).
+    Only the tasks ``where`` selects (a condition on ``TrackedTask``, e.g. an office's province:
+    ``rollout.actions.scope.owned_among``): from those tasks, dated as ``DeliveredCount``
+    dates them (``coalesce(submitted_at, completed_at)`` as an Asia/Shanghai day; neither: not
+    counted)."""
+    if where is None:
         rows = session.exec(
             select(Milestone.key, DeliveredCount.delivered_on, DeliveredCount.n)
             .join(Milestone, col(Milestone.id) == DeliveredCount.milestone_id)
@@ -49,9 +50,8 @@ def delivered_by_day(
         for key, when in session.exec(
             select(Milestone.key, at)
             .join(Milestone, col(Milestone.id) == TrackedTask.milestone_id)
-            .where(TrackedTask.plan_id == plan.id, at.is_not(None),
-                   col(TrackedTask.state).in_([s.value for s in DELIVERED_STATES]),
-                   among(sa.func.coalesce(TrackedTask.unit_code, TrackedTask.org_code), units))
+            .where(TrackedTask.plan_id == plan.id, at.is_not(None), where,
+                   col(TrackedTask.state).in_([s.value for s in DELIVERED_STATES]))
         ):
             counts[(key, local_day(when))] += 1
         rows = [(key, d, n) for (key, d), n in counts.items()]

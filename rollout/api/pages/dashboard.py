@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
 from rollout import db
-from rollout.actions.scope import current_plan, province_units, scope_condition
+from rollout.actions.scope import current_plan, owned_among, province_units, scope_condition
 from rollout.api.pages.board import (
     STATUS_LABELS,
     STATUS_ORDER,
@@ -61,7 +61,7 @@ def dashboard(ctx: PageCtxDep) -> HTMLResponse:
         board = load_board(s, plan, ctx.now, ctx.calendar, units=units)
         cities = cities_and_counties(s, units=units)
         late_total, late = overdue_tasks(s, plan, ctx.now, ctx.calendar, units=units)
-        daily = delivered_by_day(s, plan, units=units)
+        daily = delivered_by_day(s, plan, owned_among(units))
     shares = []
     for city, counties in cities:
         c = Cell()
