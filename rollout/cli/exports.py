@@ -16,6 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rollout import db
+from rollout.actions.scope import owned_among, province_units
 from rollout.calendar import end_of_day_at
 from rollout.cli.base import (
     DbOption,
@@ -30,7 +31,7 @@ from rollout.cli.base import (
     working_calendar,
 )
 from rollout.exports import ExportFormat, assessment_export, calendar_feed, task_count
-from rollout.plans.registry import find_org
+from rollout.plans.registry import find_org, office_of
 
 export_app = typer.Typer(help="导出绩效考核表、任务日历", no_args_is_help=True)
 app.add_typer(export_app, name="export")
@@ -72,6 +73,10 @@ def export_assessment(
         typer.Option("--as-of", help="统计时点：日期（当日结束时）或 ISO 时间，默认现在"),
     ] = None,
     detail: Annotated[bool, typer.Option("--detail", help="CSV 输出逐项明细而非汇总")] = False,
+    province: Annotated[
+        str | None,
+        typer.Option("--province", help="只统计这个省的单位（省级代码，如 220000），默认全部"),
+    ] = None,
     plan_key: PlanOption = None,
     database: DbOption = None,
 ) -> None:
@@ -79,7 +84,9 @@ def export_assessment(
     when = _as_of(as_of)
     with db.read_session(engine_for(database)) as session:
         plan = find_plan(session, plan_key)
-        total = task_count(session, plan)
+        where = None if province is None else owned_among(
+            province_units(session, office_of(session, province).code))
+        total = task_count(session, plan, where)
         with Progress(
             TextColumn("导出绩效考核表"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, transient=True,
@@ -88,7 +95,7 @@ def export_assessment(
             job = bar.add_task("export", total=steps)
             result = assessment_export(
                 session, plan, when, working_calendar(), fmt, detail=detail,
-                progress=lambda n: bar.advance(job, n),
+                progress=lambda n: bar.advance(job, n), where=where,
             )
     target = out_path or Path(result.filename)
     _write(target, result.content)

@@ -307,8 +307,10 @@ def assessment_rows(
     return table
 
 
-def task_count(session: Session, plan: Plan) -> int:
-    """How many tasks ``plan`` has (for a progress bar's total)."""
+def task_count(session: Session, plan: Plan, where: sa.ColumnElement[bool] | None = None) -> int:
+    """How many tasks ``plan`` has (only those ``where`` selects, when given; for a progress
+    bar's total)."""
     return session.exec(
-        select(func.count()).select_from(TrackedTask).where(TrackedTask.plan_id == plan.id)
+        select(func.count()).select_from(TrackedTask)
+        .where(TrackedTask.plan_id == plan.id, *([] if where is None else [where]))
     ).one()

@@ -63,3 +63,28 @@ def test_export_ics_and_bad_input(jilin: sa.Engine, tmp_path: Path) -> None:
     p = rollout("export", "assessment", "--as-of", "2020-13-01", engine=jilin, cwd=tmp_path)
     assert p.returncode != 0 and "2020-13-01" in p.stderr
     assert sorted(x.name for x in tmp_path.iterdir()) == [f"{COUNTY}.ics"]
+
+
+def test_export_assessment_of_one_province(engine: sa.Engine, calendar, tmp_path: Path) -> None:
+    # the two-province registry (tests/data/two_provinces): 乙市 110000 has city 110100
+    # (乙市市辖区) and county 110101 (乙一区); 甲省 220000 has 甲一市, 甲一区 and 甲二区
+    from rollout import db
+    from rollout.plans.fanout import instantiate_plan
+    from tests.conftest import LOADED_AT
+
+    plan = Path(__file__).parents[1] / "data" / "two_provinces" / "plan.yaml"
+    with db.unit_of_work(engine) as s:
+        instantiate_plan(s, plan, now=LOADED_AT, calendar=calendar)
+    out = tmp_path / "乙.csv"
+    p = rollout("export", "assessment", "--format", "csv", "--as-of", "2020-07-20",
+                "--province", "110000", "--out", str(out), engine=engine, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert sorted(r["单位代码"] for r in rows if r["类别"] != "中省直部门") == ["110100", "110101"]
+    assert {r["单位代码"] for r in rows if r["类别"] == "中省直部门"} == {
+        "110000.dept.civil_affairs", "110000.dept.education"}
+
+    p = rollout("export", "assessment", "--format", "csv", "--province", "330000",
+                "--out", str(tmp_path / "丙.csv"), engine=engine, cwd=tmp_path)
+    assert p.returncode != 0 and "330000" in p.stderr
+    assert not (tmp_path / "丙.csv").exists()
