@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from rollout.errors import NotFound
-from rollout.models import Domain, Milestone, Organization, Plan, TrackedTask
+from rollout.models import AuditEvent, Domain, Milestone, Organization, Plan, TrackedTask
 from rollout.models.organization import department_code
 from rollout.workflow import Actor, Role
 
@@ -77,6 +77,23 @@ def owned_among(units: sa.Select | None) -> sa.ColumnElement[bool] | None:
     """A condition on ``TrackedTask``: owned by one of ``units`` (from ``province_units``);
     None for None (every unit)."""
     return None if units is None else col(TrackedTask.org_code).in_(units)
+
+
+def office_audit_condition(session: Session, office_code: str) -> sa.ColumnElement[bool] | None:
+    """A condition on ``AuditEvent``: what the office ``office_code`` may read of the audit
+    trail. Events about a task: the task is owned in its province; events about no task
+    (contacts, accounts, logins, tokens, calendar feeds): made for an organization of its
+    province, or by the system for the whole deployment (no organization: ``plan_loaded``).
+    None when every organization is in its province (``province_units``)."""
+    units = province_units(session, office_code)
+    if units is None:
+        return None
+    tasks = sa.select(TrackedTask.id).where(owned_among(units))
+    return sa.or_(
+        col(AuditEvent.task_id).in_(tasks),
+        sa.and_(col(AuditEvent.task_id).is_(None), sa.or_(
+            col(AuditEvent.actor_org_code).is_(None), col(AuditEvent.actor_org_code).in_(units))),
+    )
 
 
 def _province_condition(session: Session, office_code: str) -> sa.ColumnElement[bool] | None:

@@ -20,10 +20,11 @@ from sqlmodel import col, select
 
 from rollout import db
 from rollout.actions.contacts import add_contact, list_contacts
+from rollout.actions.tokens import issue_token
 from rollout.api import create_app
 from rollout.calendar import TZ, WorkingCalendar
 from rollout.errors import PermissionDenied
-from rollout.models import Organization, OutboxMessage
+from rollout.models import AuditEvent, Organization, OutboxMessage, TrackedTask
 from rollout.plans.fanout import instantiate_plan
 from rollout.settings import Settings
 from rollout.sweep import sweep_all
@@ -31,6 +32,7 @@ from rollout.workflow import Action, Actor, Role
 from tests.api.conftest import Clock
 from tests.pages import conftest as pages
 from tests.pages.conftest import Web
+from tests.pages.markup import csrf_of
 
 DATA = Path(__file__).parents[1] / "data" / "two_provinces"
 LOADED = datetime(2020, 3, 20, 9, 0, tzinfo=TZ)
@@ -134,3 +136,40 @@ def test_an_office_keeps_the_contacts_of_its_province_only(two):
         assert [c.email for c in list_contacts(s, jia, "220102")] == ["zhang@example.org"]
         assert s.exec(select(sa.func.count()).select_from(Organization)
                       .where(col(Organization.code) == "110101")).one() == 1
+
+
+def test_each_office_reads_the_audit_trail_of_its_own_province(two):
+    # events about tasks (the submissions, the sweep's plan load), contacts kept by each office,
+    # and a failed login of 乙's office user; 甲's office reads the ones about 甲's tasks, those
+    # made for 甲's organizations, and the system's (plan_loaded: no organization)
+    jia, yi = Actor("220000.office", Role.office, "甲"), Actor("110000.office", Role.office, "乙")
+    values = {"name": "联络员", "role": "联络员", "email": "c@example.org"}
+    with db.unit_of_work(two.engine) as s:
+        add_contact(s, jia, "220102", values, now=two.clock())
+        add_contact(s, yi, "110101", values, now=two.clock())
+        _, token = issue_token(s, "220000.office", Role.office, now=two.clock(), name="甲省令牌")
+    two.ensure_user("yi-office")
+    c = two.client()
+    c.post("/login", data={"username": "yi-office", "password": "wrong",
+                           "csrf_token": csrf_of(c.get("/login").text)})
+    with db.read_session(two.engine) as s:
+        province = dict(s.exec(select(Organization.code, Organization.province_code)).all())
+        owner = dict(s.exec(select(TrackedTask.id, TrackedTask.org_code)).all())
+        events = s.exec(select(AuditEvent)).all()
+    mine = sorted(e.id for e in events if (
+        province[owner[e.task_id]] == "220000" if e.task_id is not None
+        else e.actor_org_code is None or province[e.actor_org_code] == "220000"))
+    assert 0 < len(mine) < len(events)
+    api = two.client()
+    api.headers["Authorization"] = f"Bearer {token}"
+    page = api.get("/api/audit", params={"limit": 500}).json()
+    assert page["total"] == len(mine)
+    assert [e["id"] for e in page["items"]] == mine
+    kinds = {e["kind"] for e in page["items"]}
+    assert {"plan_loaded", "task_submitted", "contact_created", "token_created"} <= kinds
+    assert not {"login_failed", "user_created"} & kinds  # 乙's user's
+    contacts = api.get("/api/audit", params={"kind": "contact_created"}).json()["items"]
+    assert [e["actor_org_code"] for e in contacts] == ["220000.office"]
+    assert api.get("/api/audit", params={"org": "110101"}).json()["total"] == 0
+    yi_task = two.task_id("catalog:110101:social_assistance")
+    assert api.get("/api/audit", params={"task_id": yi_task}).json()["total"] == 0

@@ -1,5 +1,6 @@
-"""``/api/audit``: the audit trail, for the provincial office only. Read-only: no endpoint
-updates or deletes an event."""
+"""``/api/audit``: the audit trail, for the provincial office only, of its own province
+(``rollout.actions.scope.office_audit_condition``). Read-only: no endpoint updates or deletes
+an event."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, func, select
 
 from rollout import db
+from rollout.actions.scope import office_audit_condition
 from rollout.api.deps import CtxDep, require_office
 from rollout.api.errors import error_responses
 from rollout.api.schemas.common import NO_CONTROL, moment
@@ -40,7 +42,7 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditPage:
-    """审计记录（仅省政务公开办），按时间顺序，可按任务、类型、单位、请求编号、时间筛选。"""
+    """审计记录（仅省政务公开办，本省），按时间顺序，可按任务、类型、单位、请求编号、时间筛选。"""
     require_office(ctx)
     q = select(AuditEvent)
     if task_id is not None:
@@ -56,6 +58,8 @@ def list_audit(
     if until is not None:
         q = q.where(col(AuditEvent.at) < until)
     with db.read_session(ctx.engine) as session:
+        if (mine := office_audit_condition(session, ctx.actor.org_code)) is not None:
+            q = q.where(mine)
         total = session.exec(select(func.count()).select_from(q.subquery())).one()
         rows = session.exec(q.order_by(col(AuditEvent.id)).limit(limit).offset(offset)).all()
         items = [AuditEventPublic.model_validate(e, from_attributes=True) for e in rows]
