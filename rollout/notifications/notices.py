@@ -10,7 +10,9 @@ would, without the race on the year's first row) and on SQLite runs under the wr
 write transaction starts with. Numbers are taken for the rows about to be written and go in
 with them; numbers of rows that turned out to exist already are given back before the caller
 commits (``enqueue_step_notices``), so the numbers of committed rows are gap-free per (plan,
-prefix, year) in insertion order.
+prefix, year) in insertion order. On PostgreSQL every writer holds the numbering lock first,
+and the batches of one sweep write at once with predicted numbers and commit in turn
+(``rollout.notifications.numbering``).
 
 Rows honour the outbox's UNIQUE (task_id, due_on, step_key, channel): a duplicate is written as
 nothing (``INSERT ... ON CONFLICT DO NOTHING``, on SQLite and PostgreSQL alike). Rows go in as
@@ -33,6 +35,12 @@ from rollout.calendar import local_day
 from rollout.deadlines import Step, StepKind
 from rollout.models import NoticeCounter, OutboxMessage, OutboxStatus, TrackedTask
 from rollout.models.types import AwareDateTime
+from rollout.notifications.numbering import (
+    CounterKey,
+    NumberingRaced,
+    NumberTicket,
+    hold_numbering,
+)
 from rollout.notifications.recipients import Recipient
 
 NOTICE_PREFIXES: dict[StepKind, str] = {
@@ -128,11 +136,12 @@ class Enqueued:
     skipped: list[int]
 
 
-def _insert_json(session: Session, rows: list[list], now: datetime, fields: str, source: str) -> list[tuple]:
-    """``INSERT … SELECT <fields> FROM <source> ON CONFLICT DO NOTHING RETURNING``, one chunk of
-    rows at a time, each chunk bound as one JSON array of arrays (``:rows``)."""
+def _insert_json(session: Session, rows: list[list], now: datetime, fields: str, source: str,
+                 columns: Sequence[str] = _COLUMNS) -> list[tuple]:
+    """``INSERT … (<columns>) SELECT <fields> FROM <source> ON CONFLICT DO NOTHING RETURNING``,
+    one chunk of rows at a time, each chunk bound as one JSON array of arrays (``:rows``)."""
     stmt = sa.text(
-        f"INSERT INTO {OutboxMessage.__tablename__} ({', '.join(_COLUMNS)}, created_at) "
+        f"INSERT INTO {OutboxMessage.__tablename__} ({', '.join(columns)}, created_at) "
         f"SELECT {fields}, :created_at FROM {source} "
         f"ON CONFLICT ({', '.join(_UNIQUE_KEY)}) DO NOTHING "
         "RETURNING id, task_id, step_key, channel, status"
@@ -144,14 +153,17 @@ def _insert_json(session: Session, rows: list[list], now: datetime, fields: str,
     return out
 
 
-def _insert_pg(session: Session, rows: list[list], now: datetime) -> list[tuple]:
+def _insert_pg(session: Session, rows: list[list], now: datetime, with_ids: bool = False) -> list[tuple]:
     """PostgreSQL: ``jsonb_array_elements(:rows)``: a chunk's rows travel as one JSON array of
     arrays (encoded in C by ``json``, parsed by PostgreSQL in one pass); measured faster here
     than one array parameter per column (``unnest``) or a VALUES list, whose parameters psycopg
-    adapts value by value in Python."""
-    fields = ", ".join(f"CAST(e->>{i} AS {t})" for i, t in enumerate(_PG_TYPES))
+    adapts value by value in Python. ``with_ids``: each row ends with its id (reserved by
+    ``reserve_ids``); otherwise the id sequence gives them as the rows go in."""
+    types = (*_PG_TYPES, "integer") if with_ids else _PG_TYPES
+    fields = ", ".join(f"CAST(e->>{i} AS {t})" for i, t in enumerate(types))
     return _insert_json(session, rows, now, fields,
-                        "jsonb_array_elements(CAST(:rows AS jsonb)) AS e")
+                        "jsonb_array_elements(CAST(:rows AS jsonb)) AS e",
+                        (*_COLUMNS, "id") if with_ids else _COLUMNS)
 
 
 def _insert_sqlite(session: Session, rows: list[list], now: datetime) -> list[tuple]:
@@ -172,7 +184,8 @@ def enqueue_drafts(session: Session, drafts: Sequence[NoticeDraft], now: datetim
 
 
 def enqueue_step_notices(
-    session: Session, notices: Sequence[StepNotices], now: datetime
+    session: Session, notices: Sequence[StepNotices], now: datetime,
+    ticket: NumberTicket | None = None,
 ) -> Enqueued:
     """Write the rows of ``notices`` (aware ``now`` stamps ``created_at``; a pending row belongs
     to the digest of ``now``'s local day, a skipped one to its step's day) and number the pending
@@ -181,15 +194,22 @@ def enqueue_step_notices(
     A row whose (task, due day, step, channel) already exists is written as nothing. Pending
     rows are numbered in id order per (plan, prefix, year of the step day), gap-free.
 
-    The numbers are taken first (one counter upsert per (plan, prefix, year)), in row order,
-    and written with the rows, which get their ids in row order: no second statement. Only
-    when some row of a group was written as nothing (it exists: a rerun, a sweep at once) are
-    that group's untaken numbers given back (the counter row is ours until commit) and its
-    inserted rows renumbered in id order, so the committed numbers stay gap-free.
+    ``ticket`` None (lock first, ``rollout.notifications.numbering``): hold the numbering lock,
+    take the numbers (one counter upsert per (plan, prefix, year)), write the rows with them;
+    only when some row of a series was written as nothing (it exists: a rerun, a sweep at once)
+    are that series' untaken numbers given back (the counter row is ours until commit) and its
+    inserted rows renumbered in id order.
+
+    ``ticket`` of a sweep's ``NumberSequencer`` (the sweep holds the numbering lock): predict
+    the numbers, write the rows with them, wait for the batch before to commit, then take from
+    the counter as many numbers as rows were written; a series whose first number came out lower
+    than predicted (a batch before wrote fewer rows than it planned), or that lost rows, is
+    renumbered down in id order. Raises ``BatchAborted`` (a batch before failed) and
+    ``NumberingRaced`` (the counter was ahead of the prediction).
     """
     today = local_day(now)
     rows: list[list] = []
-    groups: dict[tuple[int, str, int], list[int]] = {}  # (plan, prefix, year) -> row indexes
+    groups: dict[CounterKey, list[int]] = {}  # (plan, prefix, year) -> row indexes
     for n in notices:
         pending = n.status == OutboxStatus.pending
         step_cols = (n.due_on, n.step.key, n.step.kind.value, n.step.levels_up)
@@ -202,65 +222,86 @@ def enqueue_step_notices(
             groups.setdefault(key, []).extend(range(start, len(rows)))
     if not rows:
         return Enqueued([], [])
-    taken: dict[tuple[int, str, int], int] = {}  # first number taken per group
-    for key in sorted(groups):
-        idx = groups[key]
-        got = take_notice_numbers(session, *key, len(idx))
-        taken[key] = got[0]
-        for i, number in zip(idx, got, strict=True):
+    if ticket is None:
+        hold_numbering(session)
+        firsts = {key: take_notice_numbers(session, *key, len(groups[key]))[0]
+                  for key in sorted(groups)}
+    else:
+        firsts, ids = ticket.predict(session, {key: len(idx) for key, idx in groups.items()},
+                                     len(rows))
+        for row, rid in zip(rows, ids, strict=True):
+            row.append(rid)
+    for key, idx in groups.items():
+        for number, i in enumerate(idx, start=firsts[key]):
             rows[i][_NUMBER] = format_notice_number(key[1], key[2], number)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        written = _insert_pg(session, rows, now)
-    elif dialect == "sqlite":
+        written = _insert_pg(session, rows, now, with_ids=ticket is not None)
+    elif dialect == "sqlite" and ticket is None:
         written = _insert_sqlite(session, rows, now)
     else:
         raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+    inserted = _inserted_by_series(rows, groups, written)
+    if ticket is None:
+        actual = firsts
+        _give_back(session, {key: len(idx) - len(inserted.get(key, [])) for key, idx in groups.items()})
+    else:
+        ticket.wait_turn()
+        actual = {}
+        for key in sorted(inserted):
+            actual[key] = take_notice_numbers(session, *key, len(inserted[key]))[0]
+            if actual[key] > firsts[key]:
+                raise NumberingRaced(f"{key[1]}〔{key[2]}〕号已被本次清扫以外的事务取用，本批回滚")
+    for key, ids in sorted(inserted.items()):
+        if actual[key] != firsts[key] or len(ids) < len(groups[key]):
+            _renumber(session, key, ids, actual[key])
     pending_value = OutboxStatus.pending.value
-    pending_ids = sorted(r[0] for r in written if r[4] == pending_value)
-    skipped_ids = sorted(r[0] for r in written if r[4] != pending_value)
-    if len(pending_ids) < sum(map(len, groups.values())):
-        _renumber(session, rows, groups, taken, written)
-    return Enqueued(pending_ids, skipped_ids)
+    return Enqueued(sorted(r[0] for r in written if r[4] == pending_value),
+                    sorted(r[0] for r in written if r[4] != pending_value))
 
 
-def _renumber(
-    session: Session,
-    rows: list[list],
-    groups: dict[tuple[int, str, int], list[int]],
-    taken: dict[tuple[int, str, int], int],
-    written: list[tuple],
-) -> None:
-    """The conflict path of ``enqueue_step_notices``: per group that lost rows, give the untaken
-    numbers back to the counter and renumber the inserted rows from the group's first number,
-    ascending in id order (each row moves down or stays, so UNIQUE (plan, number) holds at every
-    step)."""
-    group_of = {}
+def _inserted_by_series(
+    rows: list[list], groups: dict[CounterKey, list[int]], written: list[tuple]
+) -> dict[CounterKey, list[int]]:
+    """Series → ids of its pending rows the INSERT wrote (``written``: its RETURNING rows),
+    ascending; a series that wrote none is absent."""
+    series_of = {}
     for key, idx in groups.items():
         for i in idx:
-            group_of[(rows[i][1], rows[i][3], rows[i][8])] = key  # task, step key, channel
-    inserted: dict[tuple[int, str, int], list[int]] = {}
+            series_of[(rows[i][1], rows[i][3], rows[i][8])] = key  # task, step key, channel
+    inserted: dict[CounterKey, list[int]] = {}
     for rid, task_id, step_key, channel, status in written:
         if status == OutboxStatus.pending.value:
-            inserted.setdefault(group_of[(task_id, step_key, channel)], []).append(rid)
+            inserted.setdefault(series_of[(task_id, step_key, channel)], []).append(rid)
+    for ids in inserted.values():
+        ids.sort()
+    return inserted
+
+
+def _give_back(session: Session, lost: dict[CounterKey, int]) -> None:
+    """Lower each series' counter by the numbers it took for rows not written (lock first: the
+    counter row is still this transaction's)."""
     counter = NoticeCounter.__table__
-    for key in sorted(groups):
-        ids = sorted(inserted.get(key, []))
-        lost = len(groups[key]) - len(ids)
-        if lost == 0:
-            continue
-        plan_id, prefix, year = key
-        session.execute(
-            sa.update(counter)
-            .where(counter.c.plan_id == plan_id, counter.c.prefix == prefix, counter.c.year == year)
-            .values(last_number=counter.c.last_number - lost)
-        )
-        for j, rid in enumerate(ids):
+    for (plan_id, prefix, year), n in sorted(lost.items()):
+        if n:
             session.execute(
-                sa.update(OutboxMessage.__table__)
-                .where(OutboxMessage.__table__.c.id == rid)
-                .values(notice_number=format_notice_number(prefix, year, taken[key] + j))
+                sa.update(counter)
+                .where(counter.c.plan_id == plan_id, counter.c.prefix == prefix,
+                       counter.c.year == year)
+                .values(last_number=counter.c.last_number - n)
             )
+
+
+def _renumber(session: Session, key: CounterKey, ids: list[int], first: int) -> None:
+    """Number the rows ``ids`` (ascending) of series ``key`` from ``first`` on, one UPDATE a
+    row that changes. Every row moves down or stays (``first`` is never above the number the
+    row was written with), so in ascending order UNIQUE (plan, number) holds at every step."""
+    _, prefix, year = key
+    table = OutboxMessage.__table__
+    for number, rid in enumerate(ids, start=first):
+        session.execute(sa.update(table).where(table.c.id == rid, table.c.notice_number
+                                               != format_notice_number(prefix, year, number))
+                        .values(notice_number=format_notice_number(prefix, year, number)))
 
 
 def enqueue_notice(

@@ -45,6 +45,8 @@ the read and the write already see one state.
 
 Exactly once and gap-free: the outbox's UNIQUE (task, due day, step, channel) with ``ON CONFLICT
 DO NOTHING``, and notice numbers taken in the same transaction (``rollout.notifications.notices``).
+On PostgreSQL a sweep holds the numbering lock for its whole run; its batches write their rows at
+once with predicted numbers and commit in batch order (``rollout.notifications.numbering``).
 
 ``version`` is not bumped: it is the optimistic-concurrency token of user transitions
 (``rollout.workflow``); a schedule-only change must not make a clerk's transition fail with 409.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -21,6 +21,12 @@ from rollout.gc_pause import paused_gc
 from rollout.models import Milestone, Organization, OutboxStatus, TaskSchedule, TrackedTask
 from rollout.models.task import OPEN_STATES, OPEN_STATES_SQL, WAITING_SQL
 from rollout.notifications.notices import StepNotices, enqueue_step_notices
+from rollout.notifications.numbering import (
+    BatchAborted,
+    NumberSequencer,
+    NumberTicket,
+    hold_numbering,
+)
 from rollout.notifications.recipients import Recipient, RecipientResolver
 from rollout.sweep.decide import TaskOutcome, decide, decision_key
 
@@ -249,12 +255,14 @@ def policies_of(session: Session, milestone_ids: set[int]) -> dict[int, Deadline
 
 
 def sweep_tasks(
-    session: Session, tasks: list[TaskRow], now: datetime, calendar: WorkingCalendar
+    session: Session, tasks: list[TaskRow], now: datetime, calendar: WorkingCalendar,
+    ticket: NumberTicket | None = None,
 ) -> SweepReport:
     """Sweep ``tasks`` (rows from ``select_tasks``, read earlier in this or another transaction)
     at ``now``: decide once per ``decision_key`` group, advance each group with one conditional
-    UPDATE, then write the outbox rows of the tasks it matched. Returns the counts (``batches``
-    0, cursor not set)."""
+    UPDATE, then write the outbox rows of the tasks it matched, numbered lock first or, with
+    the ``ticket`` of a ``sweep_all`` batch, predicted (``enqueue_step_notices``). Returns the
+    counts (``batches`` 0, cursor not set)."""
     report = SweepReport()
     if not tasks:
         return report
@@ -300,7 +308,7 @@ def sweep_tasks(
         latest = outcome.latest
         assert latest is not None
         notices.append(StepNotices(t.plan_id, t.due_on, latest, targets(members, latest.levels_up)))
-    written = enqueue_step_notices(session, notices, now)
+    written = enqueue_step_notices(session, notices, now, ticket)
     report.created, report.skipped = len(written.pending), len(written.skipped)
     return report
 
@@ -332,11 +340,20 @@ def sweep_all(
     ``workers``: batches at once, each on its own connection (threads; the database does the
     writing, so one batch's statements run while another's recipients are resolved in Python);
     None: ``PG_WORKERS`` on PostgreSQL, 1 on SQLite (whose write transactions hold the whole
-    database: batches would only queue). Batches hold disjoint tasks and take the notice
-    counters in one order, so they neither deadlock nor number out of order: a batch takes its
-    numbers once the one before it at the counter has committed
-    (``rollout.notifications.notices``). If a batch fails, the batches not started are
-    cancelled, the ones running finish, and the first error is raised.
+    database: batches would only queue). Batches hold disjoint tasks, so they do not deadlock.
+
+    Numbers (PostgreSQL): the sweep holds the numbering lock in a guard transaction (its first
+    unit of work from ``uow``, which also reads the due ids) until its last batch has ended,
+    and its batches number by prediction (``rollout.notifications.numbering``): their INSERTs
+    run at once, their commits go in batch order. Another sweep waits for the lock before it
+    reads its due ids. SQLite: each batch numbers lock first under the database's write lock.
+
+    If a batch fails, the batches not started are cancelled, the ones running after it roll
+    back (``BatchAborted``), the ones before it finish, and the first error is raised. A batch
+    that waited too long for the one before it (``TurnTimeout``: most likely a calendar reload
+    or a sign-off holds a row of the batch before and waits for one of this batch's) rolls
+    back instead, and once the batches in flight have ended, those not committed are swept one
+    at a time.
 
     Python's cyclic garbage collector is paused for the sweep (``rollout.gc_pause``); each batch
     ends with a collection of what it made, so memory stays that of the batches in flight.
@@ -356,30 +373,65 @@ def sweep_all(
 def _sweep_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar, batch_size: int,
                    province_code: str | None, workers: int | None) -> SweepReport:
     """``sweep_all`` once its arguments are checked and the collector paused."""
-    with uow() as session:
+    with ExitStack() as guard:
+        session = guard.enter_context(uow())
+        sequencer = None
+        if session.get_bind().dialect.name == "postgresql":
+            hold_numbering(session)  # until the last batch has ended: the guard's commit
+            sequencer = NumberSequencer()
+            workers = PG_WORKERS if workers is None else workers
         ids = due_ids(session, now, province_code=province_code)
-        if workers is None:
-            workers = PG_WORKERS if session.get_bind().dialect.name == "postgresql" else 1
+        if sequencer is None:
+            guard.close()  # SQLite: a write transaction holds the database
+            workers = 1 if workers is None else workers
+        batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+        return _run_batches(uow, now, calendar, batches, workers, sequencer)
 
-    def one(batch: Sequence[int]) -> SweepReport:
-        with paused_gc(), uow() as session:  # a third of a batch's Python time: rollout.gc_pause
-            report = sweep_tasks(session, select_tasks(session, batch, now), now, calendar)
+
+def _run_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar,
+                 batches: list[Sequence[int]], workers: int,
+                 sequencer: NumberSequencer | None) -> SweepReport:
+    """Sweep ``batches`` in order, ``workers`` at once, each in its own unit of work (numbered
+    through ``sequencer``'s tickets when given); returns the summed report of the batches
+    committed. The first error of a batch is raised; if batches only gave up their turn
+    (``TurnTimeout``), the ones not committed are swept again one at a time, in order."""
+    committed: dict[int, SweepReport] = {}
+
+    def one(index: int, seq: NumberSequencer | None, turn: int) -> None:
+        ticket = seq.ticket(turn) if seq is not None else None
+        try:
+            with paused_gc(), uow() as session:  # a third of a batch's Python time: gc_pause
+                report = sweep_tasks(session, select_tasks(session, batches[index], now), now,
+                                     calendar, ticket)
+                if ticket is not None:
+                    ticket.wait_turn()  # commit after the batch before
+        except BaseException:
+            if ticket is not None:
+                ticket.failed()
+            raise
+        if ticket is not None:
+            ticket.committed()
         report.batches = 1
-        return report
+        committed[index] = report
 
-    batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
-    total = SweepReport()
     if workers == 1 or len(batches) < 2:
-        for batch in batches:
-            total.add(one(batch))
-        return total
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-        futures = [pool.submit(one, batch) for batch in batches]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in futures if f.done() and f.exception() is not None), None)
-        if failed is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise failed.exception()  # type: ignore[misc]
-        for future in futures:
-            total.add(future.result())
+        for index in range(len(batches)):
+            one(index, sequencer, index)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
+            futures = [pool.submit(one, index, sequencer, index) for index in range(len(batches))]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.done() and f.exception() is not None for f in futures):
+                pool.shutdown(wait=True, cancel_futures=True)
+        errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
+        real = [e for e in errors if not isinstance(e, BatchAborted)]
+        if real:
+            raise real[0]
+        if errors:  # turns given up: the rest one at a time, numbered after what committed
+            seq = NumberSequencer() if sequencer is not None else None
+            for turn, index in enumerate(i for i in range(len(batches)) if i not in committed):
+                one(index, seq, turn)
+    total = SweepReport()
+    for index in sorted(committed):
+        total.add(committed[index])
     return total

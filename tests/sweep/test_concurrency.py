@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from datetime import datetime
 
 import pytest
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, select
 from rollout import db
 from rollout.calendar import TZ
 from rollout.models import OutboxMessage, TaskSchedule, TaskState, TrackedTask
+from rollout.notifications import numbering
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.sweep import SweepReport, due_ids, select_tasks, sweep_tasks
@@ -200,3 +202,51 @@ def test_a_failing_batch_cancels_the_batches_not_started_and_raises_pg(pg_url, c
             assert s.get(TaskSchedule, r.task_id).last_step_key is not None
     pending = [r.notice_number for r in rows if r.notice_number]
     assert 0 < len(pending) < 1623 and len(set(pending)) == len(pending)
+    for prefix in ("催办", "督办"):  # the batches after the failed one rolled back: no gap
+        numbers = [int(r.notice_number[8:12]) for r in sorted(rows, key=lambda r: r.id)
+                   if r.notice_number and r.notice_number.startswith(prefix)]
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_a_writer_holding_a_row_of_one_batch_and_waiting_for_one_of_the_next_does_not_hang_pg(
+        pg_url, calendar, monkeypatch):
+    # a calendar reload locks tasks in id order in one transaction; a sweep's batch waits for
+    # the batch before it in Python, where the database's deadlock detector cannot see it
+    monkeypatch.setattr(numbering, "TURN_TIMEOUT_S", 1.0)
+    engine = _load(pg_url, calendar)
+    with Session(engine) as s:
+        ids = list(due_ids(s, JUNE_16))
+    first, later = ids[0], ids[150]  # in the first batch of 100, and in the second
+
+    def lock(conn, task_id: int, nowait: bool = False) -> None:
+        conn.execute(sa.select(TrackedTask.__table__.c.id).where(
+            TrackedTask.__table__.c.id == task_id).with_for_update(key_share=True, nowait=nowait))
+
+    reports: list[SweepReport] = []
+    sweeper = threading.Thread(target=lambda: reports.append(
+        _sweep_all(lambda: db.unit_of_work(engine), JUNE_16, calendar, batch_size=100,
+                   workers=2)))
+    with engine.connect() as writer:
+        writer.execute(sa.text("SET lock_timeout = '20s'"))  # without the fix: an error, not a hang
+        lock(writer, first)  # the first batch will wait for this row
+        sweeper.start()
+        with engine.connect() as probe:  # until the second batch holds its rows
+            for _ in range(400):
+                try:
+                    with probe.begin():
+                        lock(probe, later, nowait=True)
+                except sa.exc.OperationalError:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the second batch never held its rows")
+        lock(writer, later)  # the second batch gives up its turn and lets go of it
+        writer.commit()
+    sweeper.join(60)
+    assert not sweeper.is_alive()
+    assert (reports[0].tasks, reports[0].created, reports[0].skipped) == (1623, 1623, 745)
+    rows = sorted(_outbox(engine), key=lambda r: r.id)
+    for prefix in ("催办", "督办"):
+        numbers = [int(r.notice_number[8:12]) for r in rows
+                   if r.notice_number and r.notice_number.startswith(prefix)]
+        assert numbers == list(range(1, len(numbers) + 1))
