@@ -4,7 +4,9 @@
 Partitioned per province (issue 6, item 3): one Prefect task run per province code
 (``Organization.province_code``), submitted at once to a thread pool of ``PROVINCE_WORKERS``;
 each runs ``rollout.sweep.sweep_all`` over that province's due tasks, one unit of work per batch
-(``DEFAULT_BATCH_SIZE`` tasks), committed before the next starts. Coarse by design (DESIGN.md,
+(``DEFAULT_BATCH_SIZE`` tasks), committed before the next starts. On PostgreSQL the run holds
+the numbering lock while its provinces sweep, and their batches share one number plan: they
+write at once and commit in turn (``rollout.notifications.numbering``). Coarse by design (DESIGN.md,
 "Prefect tasks are coarse"): a task run per province, never per tracked task; 31 provinces are
 31 task runs.
 
@@ -41,6 +43,7 @@ dispatcher running meanwhile builds no digests from half a sweep's batches
 from __future__ import annotations
 
 import uuid
+from contextlib import ExitStack
 from datetime import datetime
 
 from prefect import flow, task
@@ -55,12 +58,14 @@ from rollout.errors import RolloutError
 from rollout.flows.runtime import io_failure, parse_as_of
 from rollout.jobs import JOBS
 from rollout.models import Organization
+from rollout.notifications.numbering import NumberSequencer, start_numbering
 from rollout.settings import get_settings
 from rollout.sweep import DEFAULT_BATCH_SIZE, SweepReport, sweep_all
 
 PROVINCE_WORKERS = 4
 """Provinces swept at once (threads of the flow's task runner). The work is database-bound: more
-threads than the database has cores to spare only queue on its locks."""
+threads than the database has cores to spare only queue on its locks. Their batches write at
+once and commit in turn (one number plan for the run: ``_NUMBERING``)."""
 
 ALL = "all"
 """The partition key of an unpartitioned sweep in the flow's ``provinces`` result."""
@@ -101,18 +106,33 @@ def sweep_partitions(database_url: str) -> list[str | None]:
     return [None] if unassigned is not None or not codes else codes
 
 
+_NUMBERING: dict[str, NumberSequencer] = {}
+"""The notice-number sequencers of the runs in this process, by token (``_sweep``): a run's
+province tasks run in threads of its process (``ThreadPoolTaskRunner``) and all number under
+the run's one hold of the numbering lock (``rollout.notifications.numbering``)."""
+
+
 @task(name="sweep-province", retries=2, retry_delay_seconds=2, retry_condition_fn=io_failure,
       task_run_name="sweep-province-{province_code}")
 def sweep_province(
-    database_url: str, now: datetime, province_code: str | None, batch_size: int
+    database_url: str, now: datetime, province_code: str | None, batch_size: int,
+    numbering: str | None = None,
 ) -> SweepReport:
     """Every due task of one province (``province_code`` None: of all provinces) at aware
     ``now``, in batches of ``batch_size``, each batch its own unit of work (committed when its
     ``with`` block ends), one after another: the provinces already run side by side
-    (``PROVINCE_WORKERS``). Returns the summed report (``batches``: batches run)."""
+    (``PROVINCE_WORKERS``). ``numbering``: the token of the run's sequencer in ``_NUMBERING``
+    (PostgreSQL; None: the sweep takes the numbering lock itself, or SQLite). Returns the
+    summed report (``batches``: batches committed). Raises ``LookupError`` on a token this
+    process does not hold (the task ran outside its flow's process)."""
+    sequencer = None
+    if numbering is not None:
+        if numbering not in _NUMBERING:
+            raise LookupError(f"本进程没有编号序列 {numbering}：省级清扫须在其流程的进程内运行")
+        sequencer = _NUMBERING[numbering]
     engine = db.get_engine(database_url)
     return sweep_all(lambda: db.unit_of_work(engine), now, _calendar(), batch_size=batch_size,
-                     province_code=province_code, workers=1)
+                     province_code=province_code, workers=1, numbering=sequencer)
 
 
 def _counts(report: SweepReport) -> dict:
@@ -160,8 +180,16 @@ def sweep_deadlines(
 
 
 def _sweep(url: str, now: datetime, batch_size: int) -> dict:
-    futures = {p: sweep_province.submit(url, now, p, batch_size) for p in sweep_partitions(url)}
-    wait(list(futures.values()))
+    engine = db.get_engine(url)
+    with ExitStack() as guard:
+        token = None
+        if engine.dialect.name == "postgresql":  # one hold of the numbering lock for the run
+            token = uuid.uuid4().hex
+            _NUMBERING[token] = start_numbering(guard.enter_context(db.unit_of_work(engine)))
+            guard.callback(_NUMBERING.pop, token)
+        futures = {p: sweep_province.submit(url, now, p, batch_size, token)
+                   for p in sweep_partitions(url)}
+        wait(list(futures.values()))
     total, provinces, failed = SweepReport(), {}, []
     for code, future in futures.items():
         if not future.state.is_completed():

@@ -200,12 +200,13 @@ def enqueue_step_notices(
     are that series' untaken numbers given back (the counter row is ours until commit) and its
     inserted rows renumbered in id order.
 
-    ``ticket`` of a sweep's ``NumberSequencer`` (the sweep holds the numbering lock): predict
-    the numbers, write the rows with them, wait for the batch before to commit, then take from
-    the counter as many numbers as rows were written; a series whose first number came out lower
-    than predicted (a batch before wrote fewer rows than it planned), or that lost rows, is
-    renumbered down in id order. Raises ``BatchAborted`` (a batch before failed) and
-    ``NumberingRaced`` (the counter was ahead of the prediction).
+    ``ticket`` of a ``NumberSequencer`` (its holder holds the numbering lock): predict the
+    numbers and ids, write the rows with them, wait for the batches before to end, then take
+    from the counter as many numbers as rows were written (recorded in ``ticket.taken``); a
+    series whose first number came out lower than predicted (a batch before failed or wrote
+    fewer rows than it planned), or that lost rows, is renumbered down in id order. Raises
+    ``TurnTimeout`` (waited too long for the batch before) and ``NumberingRaced`` (the counter
+    was ahead of the prediction). The caller ends the ticket after its commit or failure.
     """
     today = local_day(now)
     rows: list[list] = []
@@ -252,6 +253,7 @@ def enqueue_step_notices(
             actual[key] = take_notice_numbers(session, *key, len(inserted[key]))[0]
             if actual[key] > firsts[key]:
                 raise NumberingRaced(f"{key[1]}〔{key[2]}〕号已被本次清扫以外的事务取用，本批回滚")
+        ticket.taken = {key: len(ids) for key, ids in inserted.items()}
     for key, ids in sorted(inserted.items()):
         if actual[key] != firsts[key] or len(ids) < len(groups[key]):
             _renumber(session, key, ids, actual[key])

@@ -1,26 +1,30 @@
 """Who may take notice numbers when, so the numbers of committed rows stay gap-free and in
 order (``rollout.notifications.notices``), while the batches of one sweep write at once.
 
-Two ways to number, one lock. Every writer of numbered notices on PostgreSQL first holds the
-numbering lock: ``pg_advisory_xact_lock(NUMBERING_LOCK)`` (``hold_numbering``).
+Two ways to number, one lock. Every writer of numbered notices on PostgreSQL holds the
+numbering lock, ``pg_advisory_xact_lock(NUMBERING_LOCK)`` (``hold_numbering``), and takes it
+before any task row: a writer holding a task row while it waits for the lock could wait on a
+sweep that waits, in Python, for that row.
 
-- **Lock first** (a lone transaction: ``enqueue_step_notices`` without a ticket): hold the lock,
-  take the numbers from ``NoticeCounter``, write the rows, commit. Every such writer queues
-  behind the one before it for its whole write.
-- **Predicted** (the batches of one ``rollout.sweep.sweep_all`` on PostgreSQL): the sweep holds
-  the lock in a guard transaction for its whole run, so no one outside it takes numbers in the
-  meantime. Its batches are tickets of one ``NumberSequencer``: each, in batch order, predicts
-  its numbers from the counter plus the rows the batches before it planned (``predict``), writes
-  its rows with them, and only then waits for the batch before it to commit (``wait_turn``),
-  takes the numbers from the counter and commits. The writes of two batches overlap; the
-  commits, and so the counter, go in batch order. A batch that wrote fewer rows than it planned
-  (some existed) takes only what it wrote, and the batch after it finds its prediction too high
-  and renumbers its rows down (``enqueue_step_notices``).
+- **Lock first** (a lone transaction: ``sweep_tasks`` / ``enqueue_step_notices`` without a
+  ticket): hold the lock, take the numbers from ``NoticeCounter``, write the rows, commit.
+  Every such writer queues behind the one before it for its whole write.
+- **Predicted** (the batches of one ``rollout.sweep.sweep_all``, or of one flow run's province
+  sweeps, on PostgreSQL): the holder keeps the lock in a guard transaction for its whole run
+  (``start_numbering``), so no one outside it takes numbers in the meantime. Its batches are
+  tickets of one ``NumberSequencer``: each, in ticket order, predicts its numbers from the
+  counter plus the rows the batches before it planned (``predict``), writes its rows with them,
+  and only then waits for the batches before it to end (``wait_turn``), takes the numbers from
+  the counter and commits. The writes of two batches overlap; the commits, and so the counter,
+  go in ticket order. A batch that failed, or wrote fewer rows than it planned (some existed),
+  takes nothing or only what it wrote; the batches after it that had predicted find their
+  prediction too high and renumber their rows down (``enqueue_step_notices``), and those that
+  predict later get the numbers it left.
 
 Measured (``bench/sweep_ab.py --old 0cfe9e1``, 1,215,157 tasks, 74,100 due, two batches at
 once, 2-core AMD EPYC, three alternated rounds): lock first, a batch's INSERT waited for the
 commit of the one before, 0.7-0.95 s in all, and the sweep took 2.20-2.23 s; predicted,
-1.89-1.91 s (peak RSS 152 -> 157 MiB: the reserved ids).
+1.73-1.91 s (peak RSS 152 -> 157 MiB: the reserved ids).
 
 A batch waits in Python for the one before it, where the database's deadlock detector cannot
 see the wait; so the wait is bounded (``TURN_TIMEOUT_S``, ``TurnTimeout``), and ``sweep_all``
@@ -49,12 +53,7 @@ CounterKey = tuple[int, str, int]
 """(plan id, prefix, year): one series of notice numbers (``NoticeCounter``'s key)."""
 
 
-class BatchAborted(RuntimeError):
-    """An earlier batch of the same sweep failed; this one rolls back (its numbers would follow
-    numbers that are never committed)."""
-
-
-class TurnTimeout(BatchAborted):
+class TurnTimeout(RuntimeError):
     """A batch waited ``TURN_TIMEOUT_S`` for the batch before it. Most likely the two are in a
     cycle the database cannot see: the batch before waits for a row another transaction holds
     (a calendar reload, a city's sign-off), and that transaction waits for a row this batch
@@ -94,52 +93,77 @@ def reserve_ids(session: Session, n: int) -> list[int]:
         "FROM generate_series(1, :n)"), {"n": n}).scalars().all())
 
 
-class NumberSequencer:
-    """The number plan of one sweep's batches, in batch order (indexes 0, 1, …), shared by the
-    threads that run them. Only valid while the sweep holds the numbering lock.
+def start_numbering(session: Session) -> NumberSequencer | None:
+    """On PostgreSQL: hold the numbering lock in ``session``'s transaction (the guard of a sweep,
+    or of a flow's province sweeps, for as long as they run) and return the sequencer of the
+    batches that number under it. On SQLite: None (each batch numbers lock first)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    hold_numbering(session)
+    return NumberSequencer()
 
-    Raises ``BatchAborted`` from a wait of batch i once a batch before i has failed, and
-    ``TurnTimeout`` once it has waited ``turn_timeout_s`` (default ``TURN_TIMEOUT_S``)."""
+
+class NumberSequencer:
+    """The number plan of the batches that number under one holder of the numbering lock, in
+    the order they take their tickets (``ticket``), shared by the threads that run them.
+
+    Each batch predicts in ticket order and ends (commits or fails) in ticket order; a batch
+    that fails, or writes fewer numbered rows than it planned, hands its unused numbers to the
+    batches that predict after its end (those that predicted before renumber at their turn).
+    Waits raise ``TurnTimeout`` after ``turn_timeout_s`` (default ``TURN_TIMEOUT_S``)."""
 
     def __init__(self, turn_timeout_s: float | None = None) -> None:
         self.turn_timeout_s = TURN_TIMEOUT_S if turn_timeout_s is None else turn_timeout_s
         self._cond = threading.Condition()
-        self._next: dict[CounterKey, int] = {}
-        self._predicted = 0  # batches 0 .. _predicted-1 have predicted (or passed)
-        self._ended = 0  # batches 0 .. _ended-1 have committed
-        self._failed: int | None = None  # the first failed batch
+        self._next: dict[CounterKey, int] = {}  # the next number to predict per series
+        self._tickets = 0
+        self._passed: dict[str, set[int]] = {"_predicted": set(), "_ended": set()}
+        self._predicted = 0  # tickets 0 .. _predicted-1 have predicted (or passed)
+        self._ended = 0  # tickets 0 .. _ended-1 have ended
 
-    def ticket(self, index: int) -> NumberTicket:
-        """The ticket of batch ``index`` (0-based, the order the batches were cut in)."""
-        return NumberTicket(self, index)
+    def ticket(self) -> NumberTicket:
+        """The next ticket (a batch takes one when it starts)."""
+        with self._cond:
+            self._tickets += 1
+            return NumberTicket(self, self._tickets - 1)
 
     def _wait(self, index: int, turn: str) -> None:
         deadline = time.monotonic() + self.turn_timeout_s
         while getattr(self, turn) < index:
-            if self._failed is not None and self._failed < index:
-                raise BatchAborted(f"第 {self._failed + 1} 批失败，其后的批次回滚")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TurnTimeout(f"第 {index + 1} 批等候第 {index} 批超过 {self.turn_timeout_s:g} 秒")
             self._cond.wait(left)
 
+    def _pass(self, index: int, turn: str) -> None:
+        """Ticket ``index`` is past ``turn``; the turn moves on over every ticket past it."""
+        passed = self._passed[turn]
+        passed.add(index)
+        while getattr(self, turn) in passed:
+            passed.discard(getattr(self, turn))
+            setattr(self, turn, getattr(self, turn) + 1)
+        self._cond.notify_all()
+
 
 class NumberTicket:
     """One batch's place in a ``NumberSequencer``: ``predict`` (at most once), ``wait_turn``,
-    then ``committed`` after its commit or ``failed`` on any error."""
+    then ``end`` (after its commit, or on any error, ``committed=False``)."""
 
     def __init__(self, sequencer: NumberSequencer, index: int) -> None:
         self._seq, self.index = sequencer, index
         self._predicted = False
+        self._ended = False
+        self.planned: dict[CounterKey, int] = {}
+        self.taken: dict[CounterKey, int] = {}  # set by the batch once it took its numbers
 
     def predict(
         self, session: Session | None, counts: dict[CounterKey, int], rows: int = 0
     ) -> tuple[dict[CounterKey, int], list[int]]:
         """For this batch: the first number of each series of ``counts`` (series → numbered rows
-        planned), and ``rows`` outbox ids, ascending (``reserve_ids``). Waits until the batch
-        before it has predicted, then continues each series after the batches before it (a
-        series new to the sweep continues the committed counter, read in ``session``), so
-        numbers, and ids, ascend with the batches. Raises ``BatchAborted``."""
+        planned), and ``rows`` outbox ids, ascending (``reserve_ids``). Waits until the tickets
+        before it have predicted, then continues each series after them (a series new to the
+        sequencer continues the committed counter, read in ``session``), so numbers, and ids,
+        ascend with the tickets. Raises ``TurnTimeout``."""
         seq = self._seq
         with seq._cond:
             seq._wait(self.index, "_predicted")
@@ -150,34 +174,30 @@ class NumberTicket:
                 firsts[key] = seq._next[key]
                 seq._next[key] += counts[key]
             ids = reserve_ids(session, rows) if rows else []
-            self._predicted = True
-            seq._predicted += 1
-            seq._cond.notify_all()
+            self._predicted, self.planned = True, dict(counts)
+            seq._pass(self.index, "_predicted")
             return firsts, ids
 
     def wait_turn(self) -> None:
-        """Return once every batch before this one has committed (the counter is then theirs
-        to read); passes this batch's prediction turn if it made none. Raises ``BatchAborted``."""
+        """Return once every ticket before this one has ended (the counter is then theirs to
+        read); passes this batch's prediction turn if it made none. Raises ``TurnTimeout``."""
         if not self._predicted:
-            self.predict_nothing()
+            self.predict(None, {})
         with self._seq._cond:
             self._seq._wait(self.index, "_ended")
 
-    def predict_nothing(self) -> None:
-        """Pass this batch's prediction turn without numbers (it writes no numbered rows)."""
-        if not self._predicted:
-            self.predict(None, {})
-
-    def committed(self) -> None:
-        """This batch has committed: the next may take its numbers."""
-        with self._seq._cond:
-            self._seq._ended = self.index + 1
-            self._seq._cond.notify_all()
-
-    def failed(self) -> None:
-        """This batch failed (rolled back): the batches after it abort."""
+    def end(self, committed: bool) -> None:
+        """This batch has committed (``taken`` numbers are the counter's) or failed (nothing it
+        wrote stays): the next ticket may take its turn. Numbers planned and not taken are
+        handed on. Idempotent."""
         seq = self._seq
         with seq._cond:
-            if seq._failed is None or self.index < seq._failed:
-                seq._failed = self.index
-            seq._cond.notify_all()
+            if self._ended:
+                return
+            self._ended = True
+            taken = self.taken if committed else {}
+            for key, n in self.planned.items():
+                seq._next[key] -= n - taken.get(key, 0)
+            if not self._predicted:
+                seq._pass(self.index, "_predicted")
+            seq._pass(self.index, "_ended")

@@ -22,10 +22,11 @@ from rollout.models import Milestone, Organization, OutboxStatus, TaskSchedule, 
 from rollout.models.task import OPEN_STATES, OPEN_STATES_SQL, WAITING_SQL
 from rollout.notifications.notices import StepNotices, enqueue_step_notices
 from rollout.notifications.numbering import (
-    BatchAborted,
     NumberSequencer,
     NumberTicket,
+    TurnTimeout,
     hold_numbering,
+    start_numbering,
 )
 from rollout.notifications.recipients import Recipient, RecipientResolver
 from rollout.sweep.decide import TaskOutcome, decide, decision_key
@@ -266,6 +267,8 @@ def sweep_tasks(
     report = SweepReport()
     if not tasks:
         return report
+    if ticket is None:
+        hold_numbering(session)  # before any task row (rollout.notifications.numbering)
     policies = policies_of(session, {t.milestone_id for t in tasks})
     groups: dict[tuple, list[TaskRow]] = {}
     for task in tasks:
@@ -330,30 +333,34 @@ def sweep_all(
     batch_size: int = DEFAULT_BATCH_SIZE,
     province_code: str | None = None,
     workers: int | None = None,
+    numbering: NumberSequencer | None = None,
 ) -> SweepReport:
     """Sweep every task due at aware ``now`` (only those owned in province ``province_code``,
     e.g. ``"220000"``, when given): ``due_ids`` once, then ``batch_size`` ids at a time, in id
     order, each batch read again and swept in its own unit of work from ``uow`` (committed on
     its own, so a crash loses at most the batches in flight and a rerun picks up from the
-    committed ones). Returns the summed report (``batches``: batches run).
+    committed ones). Returns the summed report (``batches``: batches committed).
 
     ``workers``: batches at once, each on its own connection (threads; the database does the
     writing, so one batch's statements run while another's recipients are resolved in Python);
     None: ``PG_WORKERS`` on PostgreSQL, 1 on SQLite (whose write transactions hold the whole
-    database: batches would only queue). Batches hold disjoint tasks, so they do not deadlock.
+    database: batches would only queue). Batches hold disjoint tasks: they never wait for each
+    other's rows.
 
-    Numbers (PostgreSQL): the sweep holds the numbering lock in a guard transaction (its first
-    unit of work from ``uow``, which also reads the due ids) until its last batch has ended,
-    and its batches number by prediction (``rollout.notifications.numbering``): their INSERTs
+    Numbers (PostgreSQL, ``rollout.notifications.numbering``): the sweep holds the numbering
+    lock in a guard transaction (its first unit of work from ``uow``, which also reads the due
+    ids) until its last batch has ended, and its batches number by prediction: their INSERTs
     run at once, their commits go in batch order. Another sweep waits for the lock before it
-    reads its due ids. SQLite: each batch numbers lock first under the database's write lock.
+    reads its due ids. ``numbering``: the sequencer of a caller that already holds the lock
+    (the flow's province sweeps share one: ``start_numbering``); the sweep then takes no lock
+    of its own. SQLite: each batch numbers lock first under the database's write lock.
 
-    If a batch fails, the batches not started are cancelled, the ones running after it roll
-    back (``BatchAborted``), the ones before it finish, and the first error is raised. A batch
-    that waited too long for the one before it (``TurnTimeout``: most likely a calendar reload
-    or a sign-off holds a row of the batch before and waits for one of this batch's) rolls
-    back instead, and once the batches in flight have ended, those not committed are swept one
-    at a time.
+    If a batch fails, the batches not started are cancelled, the ones running finish (a batch
+    after the failed one renumbers down), and the error of the earliest failed batch is raised
+    (in batch order, not time). A batch that waited too
+    long for the one before it (``TurnTimeout``: most likely a calendar reload or a sign-off
+    holds a row of the batch before and waits for one of this batch's) rolls back instead, and
+    once the batches in flight have ended, those not committed are swept one at a time.
 
     Python's cyclic garbage collector is paused for the sweep (``rollout.gc_pause``); each batch
     ends with a collection of what it made, so memory stays that of the batches in flight.
@@ -367,23 +374,21 @@ def sweep_all(
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     with paused_gc():  # the whole sweep; each batch ends with a young collection
-        return _sweep_batches(uow, now, calendar, batch_size, province_code, workers)
+        return _sweep_batches(uow, now, calendar, batch_size, province_code, workers, numbering)
 
 
 def _sweep_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar, batch_size: int,
-                   province_code: str | None, workers: int | None) -> SweepReport:
+                   province_code: str | None, workers: int | None,
+                   numbering: NumberSequencer | None) -> SweepReport:
     """``sweep_all`` once its arguments are checked and the collector paused."""
     with ExitStack() as guard:
         session = guard.enter_context(uow())
-        sequencer = None
-        if session.get_bind().dialect.name == "postgresql":
-            hold_numbering(session)  # until the last batch has ended: the guard's commit
-            sequencer = NumberSequencer()
-            workers = PG_WORKERS if workers is None else workers
+        pg = session.get_bind().dialect.name == "postgresql"
+        sequencer = numbering or start_numbering(session)  # held until the guard's commit
         ids = due_ids(session, now, province_code=province_code)
-        if sequencer is None:
-            guard.close()  # SQLite: a write transaction holds the database
-            workers = 1 if workers is None else workers
+        if numbering is not None or not pg:
+            guard.close()  # no lock of its own to hold; SQLite: its write lock holds the database
+        workers = workers or (PG_WORKERS if pg else 1)
         batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
         return _run_batches(uow, now, calendar, batches, workers, sequencer)
 
@@ -392,45 +397,45 @@ def _run_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar,
                  batches: list[Sequence[int]], workers: int,
                  sequencer: NumberSequencer | None) -> SweepReport:
     """Sweep ``batches`` in order, ``workers`` at once, each in its own unit of work (numbered
-    through ``sequencer``'s tickets when given); returns the summed report of the batches
-    committed. The first error of a batch is raised; if batches only gave up their turn
+    through a ticket of ``sequencer`` when given); returns the summed report of the batches
+    committed. The error of the earliest failed batch is raised; if batches only gave up their turn
     (``TurnTimeout``), the ones not committed are swept again one at a time, in order."""
     committed: dict[int, SweepReport] = {}
 
-    def one(index: int, seq: NumberSequencer | None, turn: int) -> None:
-        ticket = seq.ticket(turn) if seq is not None else None
+    def one(index: int) -> None:
+        ticket = sequencer.ticket() if sequencer is not None else None
         try:
             with paused_gc(), uow() as session:  # a third of a batch's Python time: gc_pause
                 report = sweep_tasks(session, select_tasks(session, batches[index], now), now,
                                      calendar, ticket)
                 if ticket is not None:
-                    ticket.wait_turn()  # commit after the batch before
+                    ticket.wait_turn()  # commit after the batches before
         except BaseException:
             if ticket is not None:
-                ticket.failed()
+                ticket.end(committed=False)
             raise
         if ticket is not None:
-            ticket.committed()
+            ticket.end(committed=True)
         report.batches = 1
         committed[index] = report
 
     if workers == 1 or len(batches) < 2:
         for index in range(len(batches)):
-            one(index, sequencer, index)
+            one(index)
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
-            futures = [pool.submit(one, index, sequencer, index) for index in range(len(batches))]
+            futures = [pool.submit(one, index) for index in range(len(batches))]
             wait(futures, return_when=FIRST_EXCEPTION)
             if any(f.done() and f.exception() is not None for f in futures):
                 pool.shutdown(wait=True, cancel_futures=True)
         errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
-        real = [e for e in errors if not isinstance(e, BatchAborted)]
+        real = [e for e in errors if not isinstance(e, TurnTimeout)]
         if real:
             raise real[0]
         if errors:  # turns given up: the rest one at a time, numbered after what committed
-            seq = NumberSequencer() if sequencer is not None else None
-            for turn, index in enumerate(i for i in range(len(batches)) if i not in committed):
-                one(index, seq, turn)
+            for index in range(len(batches)):
+                if index not in committed:
+                    one(index)
     total = SweepReport()
     for index in sorted(committed):
         total.add(committed[index])

@@ -132,6 +132,11 @@ def test_a_failing_province_fails_the_flow_after_the_others_finish(prefect_harne
         ("work_plan", "reminder-10", "skipped"): 21,
         ("dept_filing", "reminder-10", "pending"): 21,
     }
+    # numbered without a gap, whichever province's batch took its turn first
+    with Session(jilin) as s:
+        numbers = s.exec(select(OutboxMessage.notice_number).where(
+            col(OutboxMessage.notice_number).is_not(None)).order_by(OutboxMessage.id)).all()
+    assert numbers == [f"催办〔2020〕{n:04d}号" for n in range(1, 43)]
 
 
 def test_without_province_codes_everything_is_swept_at_once(prefect_harness, jilin, db_url):

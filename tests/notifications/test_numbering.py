@@ -17,11 +17,12 @@ from sqlmodel import Session, col, select
 from rollout import db
 from rollout.models import NoticeCounter, OutboxMessage, TrackedTask
 from rollout.notifications.notices import StepNotices, enqueue_notice, enqueue_step_notices
-from rollout.notifications.numbering import BatchAborted, NumberingRaced, NumberSequencer
+from rollout.notifications.numbering import NumberingRaced, NumberSequencer, TurnTimeout
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from tests.conftest import LOADED_AT
 from tests.notifications.test_notices import NOW, R10, TO
+from tests.sweep.test_concurrency import _seen
 
 DUE = date(2020, 7, 1)
 
@@ -63,7 +64,7 @@ def _no(n: int) -> str:
 def test_the_second_batch_writes_before_the_first_commits_and_numbers_follow_it_pg(jilin_pg):
     t = _tasks(jilin_pg, 5)
     seq = NumberSequencer()
-    first, second = seq.ticket(0), seq.ticket(1)
+    first, second = seq.ticket(), seq.ticket()
     second_waits = threading.Event()
     wait_turn = second.wait_turn
 
@@ -88,9 +89,9 @@ def test_the_second_batch_writes_before_the_first_commits_and_numbers_follow_it_
                 enqueue_step_notices(s, _notices(t[:3]), NOW, first)
                 # not committed until the second batch has written its rows
                 assert second_waits.wait(30), "the second batch's INSERT waited for the first"
-            first.committed()
+            first.end(committed=True)
         except BaseException as exc:  # noqa: BLE001 - surfaced below
-            first.failed()
+            first.end(committed=False)
             errors.append(exc)
 
     def batch_two() -> None:
@@ -98,9 +99,9 @@ def test_the_second_batch_writes_before_the_first_commits_and_numbers_follow_it_
             assert predicted_first.wait(30)
             with db.unit_of_work(jilin_pg) as s:
                 enqueue_step_notices(s, _notices(t[3:]), NOW, second)
-            second.committed()
+            second.end(committed=True)
         except BaseException as exc:  # noqa: BLE001
-            second.failed()
+            second.end(committed=False)
             errors.append(exc)
 
     threads = [threading.Thread(target=batch_two), threading.Thread(target=batch_one)]
@@ -118,14 +119,14 @@ def test_a_batch_that_finds_rows_existing_makes_the_next_renumber_down_pg(jilin_
     with db.unit_of_work(jilin_pg) as s:  # t[1]'s reminder exists: 催办 0001
         assert enqueue_notice(s, t[1], R10, TO, NOW).notice_number == _no(1)
     seq = NumberSequencer()
-    first, second = seq.ticket(0), seq.ticket(1)
+    first, second = seq.ticket(), seq.ticket()
     with db.unit_of_work(jilin_pg) as s1, db.unit_of_work(jilin_pg) as s2:
         # the first plans 3 rows (0002-0004), the second 2 (0005-0006), both written at once
         done = enqueue_step_notices(s1, [StepNotices(t[0].plan_id, t[1].due_on, R10,
                                                      [(x.id, TO) for x in t[:3]])], NOW, first)
         assert len(done.pending) == 2  # t[1]'s row exists: the first batch writes 2 of its 3
         s1.commit()
-        first.committed()
+        first.end(committed=True)
         enqueue_step_notices(s2, [StepNotices(t[0].plan_id, t[3].due_on, R10,
                                               [(x.id, TO) for x in t[3:]])], NOW, second)
     rows = _rows(jilin_pg)
@@ -134,36 +135,40 @@ def test_a_batch_that_finds_rows_existing_makes_the_next_renumber_down_pg(jilin_
     assert _counter(jilin_pg) == 5
 
 
-def test_a_batch_after_a_failed_one_rolls_back_and_nothing_is_numbered_pg(jilin_pg):
-    t = _tasks(jilin_pg, 4)
+def test_a_batch_after_a_failed_one_takes_its_numbers_and_the_next_predicts_them_pg(jilin_pg):
+    t = _tasks(jilin_pg, 6)
     seq = NumberSequencer()
-    first, second = seq.ticket(0), seq.ticket(1)
-    with db.unit_of_work(jilin_pg) as s1:
-        enqueue_step_notices(s1, _notices(t[:2]), NOW, first)
+    first, second, third = seq.ticket(), seq.ticket(), seq.ticket()
+    with db.unit_of_work(jilin_pg) as s1, db.unit_of_work(jilin_pg) as s2:
+        enqueue_step_notices(s1, _notices(t[:2]), NOW, first)  # predicted 0001-0002
         s1.rollback()
-    first.failed()
-    with pytest.raises(BatchAborted, match="第 1 批失败"):
-        with db.unit_of_work(jilin_pg) as s2:
-            enqueue_step_notices(s2, _notices(t[2:]), NOW, second)
-    assert _rows(jilin_pg) == []
-    with Session(jilin_pg) as s:
-        assert s.exec(select(NoticeCounter)).all() == []
+        first.end(committed=False)
+        # predicted 0003-0004 while the first was in flight; renumbered down at its turn
+        enqueue_step_notices(s2, _notices(t[2:4]), NOW, second)
+    second.end(committed=True)
+    with db.unit_of_work(jilin_pg) as s3:  # predicts after the failure: 0003, exact
+        firsts, _ = third.predict(s3, {(t[0].plan_id, "催办", 2020): 2}, 2)
+        assert firsts == {(t[0].plan_id, "催办", 2020): 3}
+    third.end(committed=False)
+    assert _rows(jilin_pg) == [(t[2].id, _no(1)), (t[3].id, _no(2))]
+    assert _counter(jilin_pg) == 2
 
 
-def test_a_failure_aborts_only_the_batches_after_it():
-    seq = NumberSequencer()
-    t0, t1, t2 = (seq.ticket(i) for i in range(3))
-    t0.predict_nothing()
-    t1.failed()
-    t0.wait_turn()  # the batch before the failure goes on
-    t0.committed()
-    with pytest.raises(BatchAborted):
-        t2.wait_turn()
+def test_turns_pass_in_ticket_order_even_when_a_later_ticket_ends_first():
+    seq = NumberSequencer(turn_timeout_s=0.2)
+    t0, t1, t2 = seq.ticket(), seq.ticket(), seq.ticket()
+    t1.end(committed=False)
+    with pytest.raises(TurnTimeout, match="第 3 批等候第 2 批超过 0.2 秒"):
+        t2.wait_turn()  # t0 has neither predicted nor ended
+    t0.end(committed=True)
+    t2.wait_turn()
+    t2.end(committed=True)
+    t2.end(committed=True)  # idempotent
 
 
 def test_numbers_taken_around_the_lock_roll_the_batch_back_pg(jilin_pg):
     t = _tasks(jilin_pg, 2)
-    ticket = NumberSequencer().ticket(0)
+    ticket = NumberSequencer().ticket()
     wait_turn = ticket.wait_turn
 
     def rogue_then_wait() -> None:  # a writer that ignores the numbering lock takes 0001-0002
@@ -195,9 +200,9 @@ def test_a_sweep_waits_for_a_writer_holding_the_numbering_lock_pg(jilin_pg, cale
         sweeper.start()
         with jilin_pg.connect() as c:
             for _ in range(300):
-                waiting = c.execute(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND wait_event = 'advisory' AND datname = current_database()")).scalar()
+                waiting = _seen(c, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+                                   " = 'Lock' AND wait_event = 'advisory' AND datname = "
+                                   "current_database()")
                 if waiting:
                     break
                 time.sleep(0.1)

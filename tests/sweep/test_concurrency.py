@@ -43,6 +43,15 @@ def _outbox(engine) -> list[OutboxMessage]:
         return list(s.exec(select(OutboxMessage)))
 
 
+def _seen(conn, count_sql: str) -> int:
+    """A count from the statistics views, each read in its own transaction (a transaction keeps
+    its first snapshot of them)."""
+    try:
+        return conn.execute(sa.text(count_sql)).scalar()
+    finally:
+        conn.rollback()
+
+
 def _run_threads(*targets) -> None:
     errors: list[BaseException] = []
 
@@ -250,3 +259,54 @@ def test_a_writer_holding_a_row_of_one_batch_and_waiting_for_one_of_the_next_doe
         numbers = [int(r.notice_number[8:12]) for r in rows
                    if r.notice_number and r.notice_number.startswith(prefix)]
         assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_a_lone_batch_waits_for_a_running_sweep_before_it_holds_any_task_pg(pg_url, calendar):
+    # the lone batch (sweep_tasks without a ticket) takes the numbering lock before its rows:
+    # holding rows while it waited would stall the sweep's batches on them, and the sweep,
+    # holding the lock until its batches end, would never let it go
+    engine = _load(pg_url, calendar)
+    def lock_timeout(dbapi, _record) -> None:  # without the fix: an error, not a hang
+        dbapi.execute("SET lock_timeout = '20s'")
+        dbapi.commit()
+
+    sa.event.listen(engine, "connect", lock_timeout)
+    go = threading.Event()
+    calls = itertools.count()
+
+    def uow():
+        if next(calls) == 1:  # the guard (call 0) holds the lock; the first batch waits for go
+            assert go.wait(30)
+        return db.unit_of_work(engine)
+
+    reports: dict[str, SweepReport] = {}
+    sweeper = threading.Thread(target=lambda: reports.setdefault(
+        "sweep", _sweep_all(uow, JUNE_16, calendar, batch_size=500, workers=2)), daemon=True)
+
+    def lone() -> None:
+        with db.unit_of_work(engine) as s:
+            tasks = select_tasks(s, due_ids(s, JUNE_16), JUNE_16)
+            reports["lone"] = sweep_tasks(s, tasks, JUNE_16, calendar)
+
+    loner = threading.Thread(target=lone, daemon=True)
+    sweeper.start()
+    with engine.connect() as c:
+        for _ in range(300):  # the sweep's guard holds the lock
+            if _seen(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"):
+                break
+            time.sleep(0.05)
+        loner.start()
+        for _ in range(300):  # the lone batch waits for it
+            if _seen(c, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory' "
+                        "AND datname = current_database()"):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the lone batch never waited for the numbering lock")
+    go.set()
+    sweeper.join(60)
+    loner.join(60)
+    assert not sweeper.is_alive() and not loner.is_alive()
+    assert "sweep" in reports, "a batch of the sweep timed out on rows the lone batch held"
+    assert reports["sweep"].created == 1623
+    assert (reports["lone"].created, reports["lone"].changed_concurrently) == (0, 1623)
