@@ -2,7 +2,7 @@
 of one database; prints each run and the ratio. Run by hand (never in the test suite):
 
     .venv/bin/python bench/sweep_ab.py --old REV [--size 1m] [--rounds 3] [--workers 2]
-        [--keep-template]
+        [--keep-template] [--flow]
 
 Why: the machines are shared and noisy (the same sweep took 3.4 to 4.5 s within ten minutes),
 so a change to the sweep is judged by runs of the old and the new code taken turn about on the
@@ -16,7 +16,9 @@ accepts what was due before it and sweeps the day before). Each run: ``CREATE DA
 TEMPLATE``, migrate with the run's own version (so the new version's migrations apply), VACUUM
 ANALYZE, CHECKPOINT, then ``rollout.sweep.sweep_all`` as of the day's send time with
 ``--workers`` batches at once, timed with ``perf_counter`` (wall) and ``process_time`` (the
-sweep process's CPU: the database's own CPU is not in it), in a child process whose
+sweep process's CPU: the database's own CPU is not in it); with ``--flow``, the Prefect flow
+``sweep-deadlines`` instead (one task run per province, ``PROVINCE_WORKERS`` at once; Prefect's
+local API started before the clock), in a child process whose
 ``PYTHONPATH`` is a git worktree of ``--old`` or this checkout. Each run must advance the same
 number of tasks and write the same rows, or the script stops.
 """
@@ -57,12 +59,23 @@ def child(args: argparse.Namespace) -> None:
         conn.exec_driver_sql("VACUUM ANALYZE")
         conn.exec_driver_sql("CHECKPOINT")
     at, cal = datetime.fromisoformat(args.at), WorkingCalendar()
-    t, cpu = time.perf_counter(), time.process_time()
-    report = sweep_all(lambda: db.unit_of_work(engine), at, cal, workers=args.workers)
+    if args.flow:
+        from prefect import flow
+
+        from rollout.flows.deadlines import sweep_deadlines
+
+        flow(name="warm-up")(lambda: None)()  # starts Prefect's local API: not timed
+        t, cpu = time.perf_counter(), time.process_time()
+        result = sweep_deadlines(as_of=args.at, database_url=args.url)
+        tasks, rows = result["tasks"], result["created"] + result["skipped"]
+    else:
+        t, cpu = time.perf_counter(), time.process_time()
+        report = sweep_all(lambda: db.unit_of_work(engine), at, cal, workers=args.workers)
+        tasks, rows = report.tasks, report.created + report.skipped
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     engine.dispose()
     print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_mib": phases.peak_mib(),
-                      "tasks": report.tasks, "rows": report.created + report.skipped}))
+                      "tasks": tasks, "rows": rows}))
 
 
 def admin() -> sa.Engine:
@@ -104,13 +117,13 @@ def build_template(name: str, size: str, old: str, work: Path) -> dict:
     return out
 
 
-def one_run(side: str, code: str, template: str, at: str, workers: int) -> dict:
+def one_run(side: str, code: str, template: str, at: str, workers: int, flow: bool) -> dict:
     name = f"rollout_ab_{uuid.uuid4().hex[:8]}"
     with admin().connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         out = in_version(code, str(Path(__file__).resolve()), "--child", "--url", url_of(name),
-                         "--at", at, "--workers", str(workers))
+                         "--at", at, "--workers", str(workers), *(["--flow"] if flow else []))
         return {"side": side, **json.loads(out.strip().splitlines()[-1])}
     finally:
         with admin().connect() as c:
@@ -124,6 +137,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep-template", action="store_true", help="保留模板库（下次用 --template）")
+    ap.add_argument("--flow", action="store_true",
+                    help="计时 Prefect 流程 sweep-deadlines（按省分片，本地模式），而非 sweep_all")
     ap.add_argument("--template", help="已有的模板库名（跳过建库）及其日 --at")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -153,7 +168,7 @@ def main() -> None:
             results = []
             for r in range(args.rounds):
                 for side, code in (("old", str(old)), ("new", str(REPO))):
-                    res = one_run(side, code, template, at, args.workers)
+                    res = one_run(side, code, template, at, args.workers, args.flow)
                     results.append(res)
                     print(f"第 {r + 1} 轮 {side}：墙钟 {res['wall_s']:.2f} s，进程 CPU "
                           f"{res['cpu_s']:.2f} s，峰值 {res['peak_mib']:.0f} MiB，推进 "
@@ -168,7 +183,8 @@ def main() -> None:
                     c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
             elif not args.template:
                 print(f"模板保留：--template {template} --at {at}")
-    print(f"\n清扫 {at}，每次 {args.workers} 批并行，{args.rounds} 轮交替（旧 = {args.old}，新 = 当前检出）：")
+    how = "Prefect 流程按省分片" if args.flow else f"每次 {args.workers} 批并行"
+    print(f"\n清扫 {at}，{how}，{args.rounds} 轮交替（旧 = {args.old}，新 = 当前检出）：")
     for key, label in (("wall_s", "墙钟 s"), ("cpu_s", "进程 CPU s"), ("peak_mib", "峰值 MiB")):
         o = [x[key] for x in results if x["side"] == "old"]
         n = [x[key] for x in results if x["side"] == "new"]
