@@ -23,7 +23,7 @@ from rollout.calendar import TZ
 from rollout.plans.fanout import instantiate_plan
 from rollout.plans.schema import BUNDLED_PLAN
 from rollout.sweep import due_ids, due_queries, select_tasks
-from rollout.sweep.batch import T, _any_id
+from rollout.sweep.batch import T, _any_id, owned_in_province
 from tests.conftest import LOADED_AT
 
 JUNE_16 = datetime(2020, 6, 16, 9, 0, tzinfo=TZ)
@@ -129,3 +129,23 @@ def test_a_batchs_ids_reach_the_planner_as_one_constant_array_pg(pg_url, calenda
     assert f"(id = ANY ('{literal}'::integer[]))" in plan, plan[:300]
     assert f"(id = ANY (('{literal}'::cstring)::integer[]))" in cast_plan, cast_plan[:300]
     assert found == len(ids) == 2403
+
+
+def test_one_province_of_many_is_read_through_its_owners_pg(pg_url, calendar):
+    # two counties stay in 220000, every other organization moves to 990000: the province owns
+    # 2 × 26 catalog tasks of the 1,560 (and their copies), ~3 % of the table
+    engine = _jilin(pg_url, calendar)
+    with engine.begin() as conn:
+        _copy_catalog_tasks(conn, ":copy", LATER, COPIES // 1560)
+        conn.exec_driver_sql("UPDATE organization SET province_code = '990000' "
+                             "WHERE code NOT IN ('220102', '220103')")
+        conn.exec_driver_sql("ANALYZE")
+    with db.read_session(engine) as s:
+        due_q, _ = due_queries(JUNE_16, owned=owned_in_province(s, "220000"))
+        plan = _explain(s.connection(), due_q)
+        ids = due_ids(s, JUNE_16, province_code="220000")
+        owners = {t.org_code for t in select_tasks(s, ids, JUNE_16)}
+    assert "ix_trackedtask_org_milestone_state" in plan, plan
+    assert "Seq Scan on trackedtask" not in plan, plan
+    # due on 06-16: the reminder-10 of each county's 26 catalog tasks (due 07-01)
+    assert len(ids) == 52 and owners == {"220102", "220103"}
