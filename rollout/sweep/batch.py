@@ -332,7 +332,9 @@ def sweep_tasks(
 PG_WORKERS = 2
 """Batches swept at once on PostgreSQL (``sweep_all``). Measured on 1,215,157 tasks, 74,100 due
 (2-core machine, three alternated rounds): 1 worker 3.51-3.92 s, 2 workers 2.45-2.68 s,
-3 workers 2.59-2.80 s. The price is a second batch in memory (peak RSS 117 -> 145 MiB)."""
+3 workers 2.59-2.80 s. The price is a second batch in memory (peak RSS 117 -> 145 MiB). With
+predicted numbers (``rollout.notifications.numbering``; 2-core AMD EPYC, three alternated
+rounds): 2 workers 1.78-1.93 s, 3 workers 1.74-1.87 s, no clear gain for a third batch."""
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 """A factory of write transactions (``lambda: rollout.db.unit_of_work(engine)``)."""
