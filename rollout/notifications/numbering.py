@@ -173,8 +173,9 @@ class NumberTicket:
                     seq._next[key] = counter_value(session, key) + 1
                 firsts[key] = seq._next[key]
                 seq._next[key] += counts[key]
+            self.planned = dict(counts)  # handed back by end() should the ids fail
             ids = reserve_ids(session, rows) if rows else []
-            self._predicted, self.planned = True, dict(counts)
+            self._predicted = True
             seq._pass(self.index, "_predicted")
             return firsts, ids
 
