@@ -202,7 +202,7 @@ def enqueue_step_notices(
 
     ``ticket`` of a ``NumberSequencer`` (its holder holds the numbering lock): predict the
     numbers and ids, write the rows with them, wait for the batches before to end, then take
-    from the counter as many numbers as rows were written (recorded in ``ticket.taken``); a
+    from the counter as many numbers as rows were written (recorded in ``ticket.settled``); a
     series whose first number came out lower than predicted (a batch before failed or wrote
     fewer rows than it planned), or that lost rows, is renumbered down in id order. Raises
     ``TurnTimeout`` (waited too long for the batch before) and ``NumberingRaced`` (the counter
@@ -247,13 +247,14 @@ def enqueue_step_notices(
         actual = firsts
         _give_back(session, {key: len(idx) - len(inserted.get(key, [])) for key, idx in groups.items()})
     else:
-        ticket.wait_turn()
+        if groups:  # a batch that numbers nothing need not wait
+            ticket.wait_turn()
         actual = {}
         for key in sorted(inserted):
             actual[key] = take_notice_numbers(session, *key, len(inserted[key]))[0]
             if actual[key] > firsts[key]:
                 raise NumberingRaced(f"{key[1]}〔{key[2]}〕号已被本次清扫以外的事务取用，本批回滚")
-        ticket.taken = {key: len(ids) for key, ids in inserted.items()}
+            ticket.settled[key] = actual[key] + len(inserted[key])
     for key, ids in sorted(inserted.items()):
         if actual[key] != firsts[key] or len(ids) < len(groups[key]):
             _renumber(session, key, ids, actual[key])

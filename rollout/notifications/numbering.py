@@ -16,10 +16,11 @@ sweep that waits, in Python, for that row.
   counter plus the rows the batches before it planned (``predict``), writes its rows with them,
   and only then waits for the batches before it to end (``wait_turn``), takes the numbers from
   the counter and commits. The writes of two batches overlap; the commits, and so the counter,
-  go in ticket order. A batch that failed, or wrote fewer rows than it planned (some existed),
-  takes nothing or only what it wrote; the batches after it that had predicted find their
-  prediction too high and renumber their rows down (``enqueue_step_notices``), and those that
-  predict later get the numbers it left.
+  go in ticket order (a batch that numbers nothing does not wait). A batch that failed, or
+  wrote fewer rows than it planned (some existed), takes nothing or only what it wrote; the
+  batches after it that had predicted find their prediction too high and renumber their rows
+  down (``enqueue_step_notices``), and those that predict later get the numbers it left, unless
+  a batch still in flight predicted after it (no prediction reaches into uncommitted numbers).
 
 Measured (``bench/sweep_ab.py --old 0cfe9e1``, 1,215,157 tasks, 74,100 due, two batches at
 once, 2-core AMD EPYC, three alternated rounds): lock first, a batch's INSERT waited for the
@@ -107,10 +108,13 @@ class NumberSequencer:
     """The number plan of the batches that number under one holder of the numbering lock, in
     the order they take their tickets (``ticket``), shared by the threads that run them.
 
-    Each batch predicts in ticket order and ends (commits or fails) in ticket order; a batch
-    that fails, or writes fewer numbered rows than it planned, hands its unused numbers to the
-    batches that predict after its end (those that predicted before renumber at their turn).
-    Waits raise ``TurnTimeout`` after ``turn_timeout_s`` (default ``TURN_TIMEOUT_S``)."""
+    Each batch predicts in ticket order and, if it numbers rows, ends (commits or fails) in
+    ticket order. A batch that fails, or writes fewer numbered rows than it planned, hands its
+    unused numbers to the batches that predict after its end, but only in a series no later
+    batch has predicted in yet: a prediction never reaches into the numbers of a batch still in
+    flight (their INSERTs would wait on each other's uncommitted rows). Batches that predicted
+    too high renumber down at their turn. Waits raise ``TurnTimeout`` after ``turn_timeout_s``
+    (default ``TURN_TIMEOUT_S``)."""
 
     def __init__(self, turn_timeout_s: float | None = None) -> None:
         self.turn_timeout_s = TURN_TIMEOUT_S if turn_timeout_s is None else turn_timeout_s
@@ -153,8 +157,9 @@ class NumberTicket:
         self._seq, self.index = sequencer, index
         self._predicted = False
         self._ended = False
-        self.planned: dict[CounterKey, int] = {}
-        self.taken: dict[CounterKey, int] = {}  # set by the batch once it took its numbers
+        self.firsts: dict[CounterKey, int] = {}  # predicted first number per series
+        self.planned: dict[CounterKey, int] = {}  # numbered rows planned per series
+        self.settled: dict[CounterKey, int] = {}  # per series, the number after its last taken
 
     def predict(
         self, session: Session | None, counts: dict[CounterKey, int], rows: int = 0
@@ -167,17 +172,15 @@ class NumberTicket:
         seq = self._seq
         with seq._cond:
             seq._wait(self.index, "_predicted")
-            firsts = {}
-            for key in sorted(counts):
-                if key not in seq._next:
-                    seq._next[key] = counter_value(session, key) + 1
-                firsts[key] = seq._next[key]
-                seq._next[key] += counts[key]
-            self.planned = dict(counts)  # handed back by end() should the ids fail
+            firsts = {key: seq._next[key] if key in seq._next else counter_value(session, key) + 1
+                      for key in sorted(counts)}
+            for key, first in firsts.items():  # all at once: end() undoes them on a failure
+                seq._next[key] = first + counts[key]
+            self.firsts, self.planned = firsts, dict(counts)
             ids = reserve_ids(session, rows) if rows else []
             self._predicted = True
             seq._pass(self.index, "_predicted")
-            return firsts, ids
+            return dict(firsts), ids
 
     def wait_turn(self) -> None:
         """Return once every ticket before this one has ended (the counter is then theirs to
@@ -188,17 +191,18 @@ class NumberTicket:
             self._seq._wait(self.index, "_ended")
 
     def end(self, committed: bool) -> None:
-        """This batch has committed (``taken`` numbers are the counter's) or failed (nothing it
-        wrote stays): the next ticket may take its turn. Numbers planned and not taken are
-        handed on. Idempotent."""
+        """This batch has committed (``settled``: what the counter holds after it) or failed
+        (nothing it wrote stays): the next ticket may take its turn. In a series no later
+        ticket has predicted in, the next prediction starts right after what this batch
+        committed (or where its own prediction started). Idempotent."""
         seq = self._seq
         with seq._cond:
             if self._ended:
                 return
             self._ended = True
-            taken = self.taken if committed else {}
-            for key, n in self.planned.items():
-                seq._next[key] -= n - taken.get(key, 0)
+            for key, first in self.firsts.items():
+                if seq._next[key] == first + self.planned[key]:  # no prediction after ours
+                    seq._next[key] = self.settled.get(key, first) if committed else first
             if not self._predicted:
                 seq._pass(self.index, "_predicted")
             seq._pass(self.index, "_ended")

@@ -408,13 +408,20 @@ def _sweep_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar, ba
         return _run_batches(uow, now, calendar, batches, workers, sequencer)
 
 
+TURN_ATTEMPTS = 3
+"""How often a batch is swept again alone after it gave up its turn (``TurnTimeout``) before
+the error is raised: with a number plan shared by a flow run's provinces, "alone" still queues
+behind the other provinces' batches."""
+
+
 def _run_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar,
                  batches: list[Sequence[int]], workers: int,
                  sequencer: NumberSequencer | None) -> SweepReport:
     """Sweep ``batches`` in order, ``workers`` at once, each in its own unit of work (numbered
     through a ticket of ``sequencer`` when given); returns the summed report of the batches
-    committed. The error of the earliest failed batch is raised; if batches only gave up their turn
-    (``TurnTimeout``), the ones not committed are swept again one at a time, in order."""
+    committed. The error of the earliest failed batch is raised; a batch that gave up its turn
+    (``TurnTimeout``) is swept again alone, once the batches in flight have ended, up to
+    ``TURN_ATTEMPTS`` times."""
     committed: dict[int, SweepReport] = {}
 
     def one(index: int) -> None:
@@ -423,8 +430,6 @@ def _run_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar,
             with paused_gc(), uow() as session:  # a third of a batch's Python time: gc_pause
                 report = sweep_tasks(session, select_tasks(session, batches[index], now), now,
                                      calendar, ticket)
-                if ticket is not None:
-                    ticket.wait_turn()  # commit after the batches before
         except BaseException:
             if ticket is not None:
                 ticket.end(committed=False)
@@ -434,9 +439,18 @@ def _run_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar,
         report.batches = 1
         committed[index] = report
 
+    def alone(index: int) -> None:
+        for attempt in range(1, TURN_ATTEMPTS + 1):
+            try:
+                one(index)
+                return
+            except TurnTimeout:
+                if attempt == TURN_ATTEMPTS:
+                    raise
+
     if workers == 1 or len(batches) < 2:
         for index in range(len(batches)):
-            one(index)
+            alone(index)
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
             futures = [pool.submit(one, index) for index in range(len(batches))]
@@ -447,10 +461,9 @@ def _run_batches(uow: UnitOfWork, now: datetime, calendar: WorkingCalendar,
         real = [e for e in errors if not isinstance(e, TurnTimeout)]
         if real:
             raise real[0]
-        if errors:  # turns given up: the rest one at a time, numbered after what committed
-            for index in range(len(batches)):
-                if index not in committed:
-                    one(index)
+        for index in range(len(batches)):  # turns given up, and the batches never started
+            if index not in committed:
+                alone(index)
     total = SweepReport()
     for index in sorted(committed):
         total.add(committed[index])

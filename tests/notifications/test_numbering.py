@@ -215,3 +215,39 @@ def test_a_sweep_waits_for_a_writer_holding_the_numbering_lock_pg(jilin_pg, cale
                       .order_by(OutboxMessage.id)).all()
     assert rows[0].task_id == outside.id
     assert [r.notice_number for r in rows] == [_no(i) for i in range(1, len(rows) + 1)]
+
+
+def test_numbers_handed_back_never_reach_into_a_batch_still_in_flight_pg(jilin_pg):
+    key = (_tasks(jilin_pg, 1)[0].plan_id, "催办", 2020)
+    seq = NumberSequencer()
+    a, b, c = seq.ticket(), seq.ticket(), seq.ticket()
+    with db.read_session(jilin_pg) as s:
+        assert a.predict(s, {key: 10})[0] == {key: 1}
+        assert b.predict(s, {key: 5})[0] == {key: 11}
+        a.end(committed=False)
+        # not 1: b's rows numbered 11-15 are not committed, and c's INSERT would wait on them
+        assert c.predict(s, {key: 2})[0] == {key: 16}
+        b.settled = {key: 6}  # b took 1-5 at its turn (a wrote nothing)
+        b.end(committed=True)
+        c.settled = {key: 8}  # and c 6-7: the last to predict, so the next starts after it
+        c.end(committed=True)
+        assert seq.ticket().predict(s, {key: 1})[0] == {key: 8}
+
+
+def test_a_batch_that_gave_up_its_turn_in_a_shared_plan_is_swept_again_pg(jilin_pg, calendar):
+    # a flow run's provinces share one plan, and each sweeps one batch after another: a batch
+    # that waited too long for another province's is swept again, not left for tomorrow
+    from rollout.calendar import TZ
+    from rollout.sweep import sweep_all
+
+    seq = NumberSequencer(turn_timeout_s=0.5)
+    other_province = seq.ticket()
+    other_province.predict(None, {})
+    threading.Timer(0.8, other_province.end, kwargs={"committed": True}).start()
+    report = sweep_all(lambda: db.unit_of_work(jilin_pg), NOW.astimezone(TZ), calendar,
+                       batch_size=5000, workers=1, numbering=seq)
+    assert (report.created, report.batches) == (1623, 1)
+    with Session(jilin_pg) as s:
+        rows = s.exec(select(OutboxMessage).where(col(OutboxMessage.notice_number).startswith("催办"))
+                      .order_by(OutboxMessage.id)).all()
+    assert [r.notice_number for r in rows] == [_no(i) for i in range(1, len(rows) + 1)]
