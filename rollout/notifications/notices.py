@@ -302,9 +302,9 @@ def _renumber(session: Session, key: CounterKey, ids: list[int], first: int) -> 
     _, prefix, year = key
     table = OutboxMessage.__table__
     for number, rid in enumerate(ids, start=first):
-        session.execute(sa.update(table).where(table.c.id == rid, table.c.notice_number
-                                               != format_notice_number(prefix, year, number))
-                        .values(notice_number=format_notice_number(prefix, year, number)))
+        label = format_notice_number(prefix, year, number)
+        session.execute(sa.update(table).where(table.c.id == rid, table.c.notice_number != label)
+                        .values(notice_number=label))
 
 
 def enqueue_notice(

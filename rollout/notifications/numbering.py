@@ -184,9 +184,7 @@ class NumberTicket:
 
     def wait_turn(self) -> None:
         """Return once every ticket before this one has ended (the counter is then theirs to
-        read); passes this batch's prediction turn if it made none. Raises ``TurnTimeout``."""
-        if not self._predicted:
-            self.predict(None, {})
+        read). Raises ``TurnTimeout``."""
         with self._seq._cond:
             self._seq._wait(self.index, "_ended")
 

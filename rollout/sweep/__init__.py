@@ -43,8 +43,9 @@ on rows already held, so concurrent sweeps, and writers that lock in id order, c
 with one batch. A writer that holds a row of one batch and waits for a row of the next (a
 calendar reload locks in id order) can hold back the batches of a sweep, which take their turns
 in Python (``rollout.notifications.numbering``), where the deadlock detector cannot see; the
-waiting batch gives up after ``TURN_TIMEOUT_S`` and is swept again alone. On SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (``rollout.db``), so
-the read and the write already see one state.
+waiting batch gives up after ``TURN_TIMEOUT_S`` and is swept again alone. On SQLite every write
+transaction starts with ``BEGIN IMMEDIATE`` (``rollout.db``), so the read and the write already
+see one state.
 
 Exactly once and gap-free: the outbox's UNIQUE (task, due day, step, channel) with ``ON CONFLICT
 DO NOTHING``, and notice numbers taken in the same transaction (``rollout.notifications.notices``).

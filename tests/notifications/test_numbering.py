@@ -159,7 +159,7 @@ def test_turns_pass_in_ticket_order_even_when_a_later_ticket_ends_first():
     t0, t1, t2 = seq.ticket(), seq.ticket(), seq.ticket()
     t1.end(committed=False)
     with pytest.raises(TurnTimeout, match="第 3 批等候第 2 批超过 0.2 秒"):
-        t2.wait_turn()  # t0 has neither predicted nor ended
+        t2.wait_turn()  # t0 has not ended
     t0.end(committed=True)
     t2.wait_turn()
     t2.end(committed=True)
